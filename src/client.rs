@@ -1,0 +1,97 @@
+//! Who is asking: the client address, which is the socket peer unless the
+//! peer is a configured trusted proxy. Headers from anyone else are
+//! ignored, so a client cannot pick a fresh rate-limit budget by sending
+//! `X-Forwarded-For` or `X-Real-IP`.
+
+use actix_web::http::header::HeaderMap;
+use ipnet::IpNet;
+use std::net::{IpAddr, SocketAddr};
+
+fn parse_addr(s: &str) -> Option<IpAddr> {
+    let s = s.trim().trim_matches('"');
+    s.parse::<IpAddr>()
+        .or_else(|_| s.parse::<SocketAddr>().map(|a| a.ip()))
+        .or_else(|_| s.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>())
+        .ok()
+        .map(|ip| ip.to_canonical())
+}
+
+/// The client address for a request from `peer`.
+///
+/// From a trusted peer, `X-Forwarded-For` is walked right to left and the
+/// first address that is not itself a trusted proxy is the client; an
+/// unparseable entry stops the walk at the last trusted hop, since nothing
+/// left of it can be believed. Without `X-Forwarded-For`, `X-Real-IP` is used.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let peer = peer.to_canonical();
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect();
+    if !hops.is_empty() {
+        let mut current = peer;
+        for hop in hops.iter().rev() {
+            match parse_addr(hop) {
+                Some(ip) if is_trusted(&ip) => current = ip,
+                Some(ip) => return ip,
+                None => return current,
+            }
+        }
+        return current;
+    }
+    headers
+        .get("x-real-ip")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_addr)
+        .unwrap_or(peer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::{HeaderName, HeaderValue};
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn headers_from_an_untrusted_peer_are_ignored() {
+        let h = headers(&[("x-forwarded-for", "8.8.8.8"), ("x-real-ip", "9.9.9.9")]);
+        assert_eq!(client_ip(ip("203.0.113.7"), &h, &[]), ip("203.0.113.7"));
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        assert_eq!(client_ip(ip("203.0.113.7"), &h, &trusted), ip("203.0.113.7"));
+    }
+
+    #[test]
+    fn a_trusted_proxy_names_the_rightmost_untrusted_hop() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "127.0.0.1/32".parse().unwrap()];
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("x-forwarded-for", "1.1.1.1, 2.2.2.2, 10.0.0.5")], "2.2.2.2"),
+            (&[("x-forwarded-for", "1.1.1.1"), ("x-forwarded-for", "2.2.2.2:5555")], "2.2.2.2"),
+            (&[("x-forwarded-for", "garbage, 10.0.0.9")], "10.0.0.9"),
+            (&[("x-forwarded-for", "10.0.0.1, 10.0.0.2")], "10.0.0.1"),
+            (&[("x-real-ip", "5.5.5.5")], "5.5.5.5"),
+            (&[("x-real-ip", "nonsense")], "127.0.0.1"),
+            (&[("x-forwarded-for", "[2001:db8::1]:80")], "2001:db8::1"),
+            (&[("x-forwarded-for", "::ffff:4.4.4.4")], "4.4.4.4"),
+            (&[], "127.0.0.1"),
+        ];
+        for (h, want) in cases {
+            assert_eq!(client_ip(ip("127.0.0.1"), &headers(h), &trusted), ip(want), "{h:?}");
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! Message templates: `Welcome {name}, your link: {vars.url}`-style text
+//! with `{placeholder}`s resolved from a closed set of names fixed at load
+//! time. Nothing a request sends can reach the text except parameters the
+//! endpoint declares with a regex, so the proxy is never an open relay.
+//! `{{` and `}}` stand for literal braces.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Text(String),
+    Var(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    pieces: Vec<Piece>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateError {
+    Unclosed(usize),
+    StrayClose(usize),
+    EmptyName(usize),
+    Undefined(String),
+}
+
+impl fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TemplateError::Unclosed(at) => write!(f, "unclosed '{{' at character {at} (write '{{{{' for a literal brace)"),
+            TemplateError::StrayClose(at) => write!(f, "stray '}}' at character {at} (write '}}}}' for a literal brace)"),
+            TemplateError::EmptyName(at) => write!(f, "empty placeholder '{{}}' at character {at}"),
+            TemplateError::Undefined(name) => write!(
+                f,
+                "undefined variable {{{name}}}: use {{number}}, {{country}}, a key of the endpoint's [vars] or a parameter declared in its [params]"
+            ),
+        }
+    }
+}
+
+impl Template {
+    /// Parses `text` and checks every placeholder against `known`.
+    pub fn parse(text: &str, known: &BTreeSet<String>) -> Result<Self, TemplateError> {
+        let mut pieces = Vec::new();
+        let mut buf = String::new();
+        let mut chars = text.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '{' if chars.peek().map(|p| p.1) == Some('{') => {
+                    chars.next();
+                    buf.push('{');
+                }
+                '}' if chars.peek().map(|p| p.1) == Some('}') => {
+                    chars.next();
+                    buf.push('}');
+                }
+                '{' => {
+                    let mut name = String::new();
+                    let mut closed = false;
+                    for (_, c) in chars.by_ref() {
+                        if c == '}' {
+                            closed = true;
+                            break;
+                        }
+                        name.push(c);
+                    }
+                    if !closed {
+                        return Err(TemplateError::Unclosed(i));
+                    }
+                    let name = name.trim().to_string();
+                    if name.is_empty() {
+                        return Err(TemplateError::EmptyName(i));
+                    }
+                    if !known.contains(&name) {
+                        return Err(TemplateError::Undefined(name));
+                    }
+                    if !buf.is_empty() {
+                        pieces.push(Piece::Text(std::mem::take(&mut buf)));
+                    }
+                    pieces.push(Piece::Var(name));
+                }
+                '}' => return Err(TemplateError::StrayClose(i)),
+                c => buf.push(c),
+            }
+        }
+        if !buf.is_empty() {
+            pieces.push(Piece::Text(buf));
+        }
+        Ok(Template { pieces })
+    }
+
+    /// Renders with `lookup`; a name it does not know renders empty (cannot
+    /// happen for names checked at parse time).
+    pub fn render<'a>(&self, lookup: impl Fn(&str) -> Option<&'a str>) -> String {
+        let mut out = String::new();
+        for p in &self.pieces {
+            match p {
+                Piece::Text(t) => out.push_str(t),
+                Piece::Var(v) => out.push_str(lookup(v).unwrap_or("")),
+            }
+        }
+        out
+    }
+
+    pub fn variables(&self) -> impl Iterator<Item = &str> {
+        self.pieces.iter().filter_map(|p| match p {
+            Piece::Var(v) => Some(v.as_str()),
+            Piece::Text(_) => None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn renders_placeholders_and_escaped_braces() {
+        let t = Template::parse("Hi {number} {{x}} on {platform}", &known(&["number", "platform"])).unwrap();
+        let out = t.render(|n| match n {
+            "number" => Some("+49 176 1"),
+            "platform" => Some("ios"),
+            _ => None,
+        });
+        assert_eq!(out, "Hi +49 176 1 {x} on ios");
+    }
+
+    #[test]
+    fn refuses_undefined_and_malformed_placeholders() {
+        let k = known(&["number"]);
+        assert_eq!(Template::parse("x {nope}", &k), Err(TemplateError::Undefined("nope".into())));
+        assert_eq!(Template::parse("x {number", &k), Err(TemplateError::Unclosed(2)));
+        assert_eq!(Template::parse("x }", &k), Err(TemplateError::StrayClose(2)));
+        assert_eq!(Template::parse("x {}", &k), Err(TemplateError::EmptyName(2)));
+    }
+}

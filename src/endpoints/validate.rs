@@ -1,0 +1,30 @@
+//! `/validate_number/`: parse, validate and normalise a number without
+//! sending anything. Answers as the old proxy did: `number` is the display
+//! form, or `false` (with a `reason`) for an invalid number.
+
+use super::Ctx;
+use crate::phone;
+use crate::response::Reply;
+use actix_web::http::StatusCode;
+
+pub async fn handle(ctx: &Ctx<'_>) -> Reply {
+    let Some(raw) = ctx.params.raw("number") else {
+        // Counted like any other request, so probing costs budget.
+        return match ctx.admit(None).await {
+            Ok(()) => Reply::error(StatusCode::OK, "number_missing"),
+            Err(r) => r,
+        };
+    };
+    let parsed = phone::parse(raw, || ctx.guess_country());
+    if let Err(r) = ctx.admit(parsed.as_ref().ok()).await {
+        return r;
+    }
+    match parsed {
+        Ok(n) => Reply::ok()
+            .field("number", n.display())
+            .field("e164", n.e164())
+            .field("country", n.country().map(|c| c.code()))
+            .field("type", n.kind().as_str()),
+        Err(why) => Reply::ok().field("number", false).field("reason", why.reason()),
+    }
+}

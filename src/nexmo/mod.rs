@@ -1,0 +1,220 @@
+//! The Nexmo SMS API client: one form `POST` per message (the secret never
+//! goes in a URL), keep-alive, a timeout, and a strict reading of the reply.
+//! Success only when every part has status `"0"`; anything else is a
+//! `NexmoError`, never a panic. Only a throttled reply with no accepted
+//! part is retried, once, so a message is never sent twice.
+
+pub mod gsm;
+
+use crate::config::NexmoSettings;
+use crate::phone::PhoneNumber;
+use serde_json::Value;
+use std::sync::Once;
+use std::time::Duration;
+
+/// Longest wait honoured for a throttled reply before the one retry.
+pub const MAX_THROTTLE_WAIT: Duration = Duration::from_secs(1);
+
+/// One message to send.
+pub struct Sms<'a> {
+    pub from: &'a str,
+    pub to: &'a PhoneNumber,
+    pub text: &'a str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub message_ids: Vec<String>,
+    pub parts: usize,
+}
+
+/// Why a send failed. `status` and `error_text` are Nexmo's, when it gave them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{detail}")]
+pub struct NexmoError {
+    pub status: Option<String>,
+    pub error_text: Option<String>,
+    pub detail: String,
+}
+
+impl NexmoError {
+    fn transport(detail: impl Into<String>) -> Self {
+        NexmoError { status: None, error_text: None, detail: detail.into() }
+    }
+}
+
+/// One per worker (awc's client is not `Send`). Settings come with every
+/// call, so a reload changes credentials and URL without a new client.
+pub struct NexmoClient {
+    client: awc::Client,
+}
+
+static CRYPTO: Once = Once::new();
+
+impl Default for NexmoClient {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl NexmoClient {
+    pub fn new() -> Self {
+        // actix-tls builds rustls without a process-wide crypto provider.
+        CRYPTO.call_once(|| {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        });
+        let client = awc::Client::builder()
+            .disable_redirects()
+            .add_default_header(("User-Agent", concat!("nexmo-proxy/", env!("CARGO_PKG_VERSION"))))
+            .finish();
+        NexmoClient { client }
+    }
+
+    /// The form Nexmo receives, in a fixed order.
+    pub fn form<'a>(settings: &'a NexmoSettings, sms: &'a Sms<'a>) -> Vec<(&'static str, &'a str)> {
+        let from = match &settings.long_virtual_number {
+            Some(lvn) if sms.to.e164().starts_with("+1") => lvn.as_str(),
+            _ => sms.from,
+        };
+        let mut form = vec![
+            ("api_key", settings.api_key.as_str()),
+            ("api_secret", settings.api_secret.expose()),
+            ("from", from),
+            ("to", sms.to.e164_digits()),
+            ("text", sms.text),
+            ("type", if gsm::is_gsm(sms.text) { "text" } else { "unicode" }),
+        ];
+        if let Some(url) = &settings.dlr_url {
+            form.push(("status-report-req", "1"));
+            form.push(("callback", url.as_str()));
+        }
+        form
+    }
+
+    pub async fn send(&self, settings: &NexmoSettings, sms: &Sms<'_>) -> Result<Sent, NexmoError> {
+        let form = Self::form(settings, sms);
+        match self.send_once(settings, &form).await {
+            Err(Attempt::Throttled { wait, .. }) => {
+                log::warn!("nexmo throttled the message to {}; retrying once in {wait:?}", sms.to.masked());
+                actix_web::rt::time::sleep(wait).await;
+                self.send_once(settings, &form).await.map_err(|a| a.into_error())
+            }
+            other => other.map_err(|a| a.into_error()),
+        }
+    }
+
+    async fn send_once(&self, settings: &NexmoSettings, form: &[(&str, &str)]) -> Result<Sent, Attempt> {
+        let mut resp = self
+            .client
+            .post(settings.url.as_str())
+            .timeout(settings.timeout)
+            .send_form(&form)
+            .await
+            .map_err(|e| Attempt::Failed(NexmoError::transport(format!("request failed: {e}"))))?;
+        let status = resp.status();
+        let body = resp
+            .body()
+            .limit(256 * 1024)
+            .await
+            .map_err(|e| Attempt::Failed(NexmoError::transport(format!("reading the reply failed: {e}"))))?;
+        if !status.is_success() {
+            return Err(Attempt::Failed(NexmoError::transport(format!("HTTP {status}"))));
+        }
+        read_reply(&body)
+    }
+}
+
+enum Attempt {
+    Failed(NexmoError),
+    /// Every part was throttled; nothing was accepted, so one retry is safe.
+    Throttled { wait: Duration, error: NexmoError },
+}
+
+impl Attempt {
+    fn into_error(self) -> NexmoError {
+        match self {
+            Attempt::Failed(e) | Attempt::Throttled { error: e, .. } => e,
+        }
+    }
+}
+
+fn field(v: &Value, name: &str) -> Option<String> {
+    match v.get(name)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn read_reply(body: &[u8]) -> Result<Sent, Attempt> {
+    let bad = |what: &str| Attempt::Failed(NexmoError::transport(format!("unexpected reply: {what}")));
+    let json: Value = serde_json::from_slice(body).map_err(|_| bad("not JSON"))?;
+    let messages = json.get("messages").and_then(Value::as_array).ok_or_else(|| bad("no messages array"))?;
+    if messages.is_empty() {
+        return Err(bad("empty messages array"));
+    }
+    let mut ids = Vec::new();
+    let mut first_failure: Option<NexmoError> = None;
+    let mut all_throttled = true;
+    for m in messages {
+        let status = field(m, "status").ok_or_else(|| bad("a message without status"))?;
+        if status == "0" {
+            all_throttled = false;
+            ids.push(field(m, "message-id").unwrap_or_default());
+        } else {
+            all_throttled &= status == "1";
+            if first_failure.is_none() {
+                let text = field(m, "error-text");
+                first_failure = Some(NexmoError {
+                    detail: format!("status {status}: {}", text.as_deref().unwrap_or("(no error-text)")),
+                    status: Some(status),
+                    error_text: text,
+                });
+            }
+        }
+    }
+    match first_failure {
+        None => Ok(Sent { parts: ids.len(), message_ids: ids }),
+        Some(error) if all_throttled => {
+            let wait = throttle_wait(error.error_text.as_deref().unwrap_or(""));
+            Err(Attempt::Throttled { wait, error })
+        }
+        Some(error) => Err(Attempt::Failed(error)),
+    }
+}
+
+/// "Throughput Rate Exceeded - please wait [ 702 ] and retry" → 702 ms,
+/// capped; a text without a number waits the cap.
+fn throttle_wait(text: &str) -> Duration {
+    let ms = text
+        .split('[')
+        .nth(1)
+        .and_then(|rest| rest.split(']').next())
+        .and_then(|n| n.trim().parse::<u64>().ok());
+    ms.map(Duration::from_millis).unwrap_or(MAX_THROTTLE_WAIT).min(MAX_THROTTLE_WAIT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_throttle_wait() {
+        assert_eq!(throttle_wait("Throughput Rate Exceeded - please wait [ 702 ] and retry"), Duration::from_millis(702));
+        assert_eq!(throttle_wait("Throughput Rate Exceeded - please wait [ 5000 ] and retry"), MAX_THROTTLE_WAIT);
+        assert_eq!(throttle_wait("Throttled"), MAX_THROTTLE_WAIT);
+    }
+
+    #[test]
+    fn a_partly_accepted_reply_is_a_failure_that_is_not_retried() {
+        let body = br#"{"message-count":"2","messages":[{"status":"0","message-id":"a"},{"status":"1","error-text":"Throttled"}]}"#;
+        assert!(matches!(read_reply(body), Err(Attempt::Failed(e)) if e.status.as_deref() == Some("1")));
+    }
+
+    #[test]
+    fn odd_replies_are_errors() {
+        for body in [&b"<html>"[..], b"{}", br#"{"messages":[]}"#, br#"{"messages":[{"to":"1"}]}"#, b"[]"] {
+            assert!(matches!(read_reply(body), Err(Attempt::Failed(_))), "{}", String::from_utf8_lossy(body));
+        }
+    }
+}
