@@ -20,7 +20,7 @@ pub mod app;
 pub mod client;
 pub mod config;
 pub mod endpoints;
-// pub mod fake_nexmo;
+pub mod fake_nexmo;
 pub mod geo;
 pub mod limiter;
 pub mod nexmo;

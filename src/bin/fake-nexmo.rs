@@ -1,1 +1,45 @@
-fn main(){}
+//! `fake-nexmo`: the fake SMS API for tests and staging. Prints
+//! `fake-nexmo listening on http://127.0.0.1:PORT` once it accepts requests.
+
+use clap::Parser;
+use nexmo_proxy::fake_nexmo::{serve, FakeNexmo, MAGIC, MAGIC_PREFIX};
+use std::io::Write;
+use std::net::TcpListener;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "fake-nexmo", about = "A fake of the Nexmo SMS API that answers as the documented one does")]
+struct Args {
+    /// Port to listen on; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// The API key it accepts.
+    #[arg(long, default_value = "testkey1")]
+    api_key: String,
+    /// The API secret it accepts.
+    #[arg(long, default_value = "testsecret")]
+    api_secret: String,
+    /// How long the slow magic receiver waits, in ms.
+    #[arg(long, default_value_t = 3000)]
+    slow_ms: u64,
+}
+
+fn main() -> std::io::Result<()> {
+    let args = Args::parse();
+    let listener = TcpListener::bind((args.host.as_str(), args.port))?;
+    let addr = listener.local_addr()?;
+    actix_web::rt::System::new().block_on(async move {
+        let server = serve(listener, FakeNexmo::new(&args.api_key, &args.api_secret, Duration::from_millis(args.slow_ms)))?;
+        let mut out = std::io::stdout();
+        writeln!(out, "fake-nexmo listening on http://{addr}")?;
+        for (code, what) in MAGIC {
+            writeln!(out, "  to={MAGIC_PREFIX}{code}: {what}")?;
+        }
+        writeln!(out, "  to={MAGIC_PREFIX}01..34: that status with its documented error-text")?;
+        out.flush()?;
+        server.await
+    })
+}

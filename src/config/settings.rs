@@ -169,7 +169,11 @@ impl Settings {
 
         let default_country = p.parse("defaults.default_country", Country::parse(&raw.defaults.default_country));
         let default_limits = parse_limits("defaults.limits", &raw.defaults.limits, &mut p);
-        let defaults = default_country.map(|c| CountryPolicy { guess: raw.defaults.guess_country, default: c });
+        // With a bad default country the endpoints are still checked (against
+        // DE), so one run reports their problems too.
+        let defaults = default_country
+            .or_else(|| Country::known("DE"))
+            .map(|c| CountryPolicy { guess: raw.defaults.guess_country, default: c });
 
         let validation = defaults.as_ref().and_then(|d| {
             let v = &raw.validation;

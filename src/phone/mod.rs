@@ -143,7 +143,7 @@ impl PhoneNumber {
         self.kind
     }
 
-    /// For logs: `+49 176 ****5678`. Keeps the country code, the first group
+    /// For logs: `+49 176 ****5678`, `+1 212-***-1234`. Keeps the country code, the first group
     /// and the last four digits.
     pub fn masked(&self) -> String {
         mask_display(&self.display)
@@ -163,7 +163,7 @@ fn mask_display(display: &str) -> String {
     let mut seen = 0;
     let mut out = String::with_capacity(display.len());
     for c in display.chars() {
-        if c == ' ' {
+        if c == ' ' || c == '-' {
             groups += 1;
         }
         if c.is_ascii_digit() {
