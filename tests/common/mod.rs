@@ -1,0 +1,347 @@
+//! The one way integration tests start things: the real `nexmo-proxy`
+//! binary on port 0 with a per-test TOML in a temp dir, the real
+//! `fake-nexmo` binary on port 0, and a private `redis-server` on a free
+//! port. Everything is polled with a deadline; nothing sleeps blindly.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const DEADLINE: Duration = Duration::from_secs(20);
+pub const PROXY: &str = env!("CARGO_BIN_EXE_nexmo-proxy");
+pub const FAKE: &str = env!("CARGO_BIN_EXE_fake-nexmo");
+
+/// Credentials `fake-nexmo` accepts by default.
+pub const API_KEY: &str = "testkey1";
+pub const API_SECRET: &str = "testsecret";
+
+/// Every log line any spawned proxy wrote, for suite-wide log assertions.
+pub fn all_logs_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("proxy-logs");
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+/// Starts a child and collects a stream's lines; returns when `ready`
+/// matches a line (with that line), or fails with everything read so far.
+fn collect_lines(
+    stream: impl std::io::Read + Send + 'static,
+    sink: Arc<Mutex<String>>,
+    ready: impl Fn(&str) -> bool + Send + 'static,
+) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        let mut sent = false;
+        while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+            sink.lock().unwrap().push_str(&line);
+            if !sent && ready(&line) {
+                let _ = tx.send(line.clone());
+                sent = true;
+            }
+            line.clear();
+        }
+    });
+    rx
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub port: u16,
+    child: Child,
+    logs: Arc<Mutex<String>>,
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    client: awc::Client,
+}
+
+/// How to start a proxy.
+pub struct Spawn<'a> {
+    pub toml: &'a str,
+    pub env: Vec<(String, String)>,
+    pub args: Vec<String>,
+}
+
+impl<'a> Spawn<'a> {
+    pub fn new(toml: &'a str) -> Self {
+        Spawn { toml, env: Vec::new(), args: Vec::new() }
+    }
+
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    pub fn arg(mut self, a: &str) -> Self {
+        self.args.push(a.into());
+        self
+    }
+
+    pub fn start(self) -> Result<TestApp, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let config = dir.path().join("proxy.toml");
+        std::fs::write(&config, self.toml).map_err(|e| e.to_string())?;
+        let mut cmd = Command::new(PROXY);
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", "info")
+            .env("NEXMO_PROXY_SERVER__LISTEN", "127.0.0.1:0")
+            .env("NEXMO_PROXY_SERVER__WORKERS", "2")
+            .arg("--config")
+            .arg(&config)
+            .args(&self.args)
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().map_err(|e| e.to_string())?;
+        let logs = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().ok_or("no stderr")?;
+        let rx = collect_lines(stderr, logs.clone(), |l| l.contains("listening on http://"));
+        let start = Instant::now();
+        let line = loop {
+            if let Ok(line) = rx.recv_timeout(Duration::from_millis(50)) {
+                break line;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                // Give the reader thread a moment to drain what was written.
+                let drained = Instant::now();
+                while drained.elapsed() < Duration::from_secs(2) && !logs.lock().unwrap().contains("\n") {
+                    std::thread::yield_now();
+                }
+                std::thread::sleep(Duration::from_millis(100));
+                return Err(format!("proxy exited ({status}) before listening:\n{}", logs.lock().unwrap()));
+            }
+            if start.elapsed() > DEADLINE {
+                let _ = child.kill();
+                return Err(format!("proxy did not start within {DEADLINE:?}:\n{}", logs.lock().unwrap()));
+            }
+        };
+        let addr = line.rsplit("http://").next().unwrap_or("").trim().to_string();
+        let port: u16 = addr.rsplit(':').next().and_then(|p| p.parse().ok()).ok_or(format!("no port in {line:?}"))?;
+        Ok(TestApp {
+            base: format!("http://127.0.0.1:{port}"),
+            port,
+            child,
+            logs,
+            dir,
+            config,
+            client: awc::Client::builder().timeout(Duration::from_secs(30)).finish(),
+        })
+    }
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub headers: awc::http::header::HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The JSON inside a JSONP body `/**/name({...});`.
+    pub fn jsonp(&self, name: &str) -> Value {
+        let prefix = format!("/**/{name}(");
+        let inner = self.body.strip_prefix(&prefix).and_then(|s| s.strip_suffix(");")).unwrap_or_else(|| panic!("not JSONP for {name}: {:?}", self.body));
+        serde_json::from_str(inner).unwrap()
+    }
+}
+
+impl TestApp {
+    pub fn spawn(toml: &str) -> TestApp {
+        Spawn::new(toml).start().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("{}{}", self.base, path_and_query)
+    }
+
+    pub async fn get(&self, path_and_query: &str) -> Answer {
+        self.get_with(path_and_query, &[]).await
+    }
+
+    pub async fn get_with(&self, path_and_query: &str, headers: &[(&str, &str)]) -> Answer {
+        let mut req = self.client.get(self.url(path_and_query));
+        for (k, v) in headers {
+            req = req.insert_header((*k, *v));
+        }
+        let mut resp = req.send().await.unwrap_or_else(|e| panic!("GET {path_and_query}: {e}"));
+        let body = resp.body().limit(1 << 20).await.unwrap();
+        Answer { status: resp.status().as_u16(), headers: resp.headers().clone(), body: String::from_utf8_lossy(&body).into_owned() }
+    }
+
+    pub async fn post(&self, path: &str, content_type: &str, body: &str) -> Answer {
+        self.request("POST", path, content_type, body).await
+    }
+
+    pub async fn request(&self, method: &str, path: &str, content_type: &str, body: &str) -> Answer {
+        let m = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut resp = self
+            .client
+            .request(m, self.url(path))
+            .insert_header(("content-type", content_type))
+            .send_body(body.to_string())
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let body = resp.body().limit(1 << 20).await.unwrap();
+        Answer { status: resp.status().as_u16(), headers: resp.headers().clone(), body: String::from_utf8_lossy(&body).into_owned() }
+    }
+
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Polls the logs until `needle` shows up or the deadline passes.
+    pub fn wait_for_log(&self, needle: &str) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < DEADLINE {
+            if self.logs().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Keep every proxy's log for the suite-wide privacy check.
+        let name = format!("{}-{}.log", std::process::id(), self.port);
+        let _ = std::fs::write(all_logs_dir().join(name), self.logs());
+    }
+}
+
+/// The real `fake-nexmo` binary on a free port.
+pub struct FakeNexmo {
+    pub base: String,
+    child: Child,
+    client: awc::Client,
+}
+
+impl FakeNexmo {
+    pub fn start() -> FakeNexmo {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(args: &[&str]) -> FakeNexmo {
+        let mut child = Command::new(FAKE)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("fake-nexmo starts");
+        let out = child.stdout.take().unwrap();
+        let rx = collect_lines(out, Arc::new(Mutex::new(String::new())), |l| l.contains("listening on http://"));
+        let line = rx.recv_timeout(DEADLINE).expect("fake-nexmo prints its address");
+        let base = line.trim().rsplit(' ').next().unwrap().to_string();
+        FakeNexmo { base, child, client: awc::Client::default() }
+    }
+
+    /// `nexmo.url` for a proxy that should use this fake.
+    pub fn sms_url(&self) -> String {
+        format!("{}/sms/json", self.base)
+    }
+
+    pub async fn received(&self) -> Vec<Value> {
+        let mut r = self.client.get(format!("{}/_log", self.base)).send().await.unwrap();
+        let v: Value = r.json().limit(1 << 24).await.unwrap();
+        v.as_array().cloned().unwrap_or_default()
+    }
+}
+
+impl Drop for FakeNexmo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A private `redis-server` on a free port, stopped on drop.
+pub struct Redis {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Redis {
+    pub fn start() -> Redis {
+        let port = free_port();
+        let mut r = Redis { port, child: None };
+        r.restart();
+        r
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    pub fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (CI installs it)");
+        self.child = Some(child);
+        let start = Instant::now();
+        while start.elapsed() < DEADLINE {
+            if self.ping() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server did not answer on port {}", self.port);
+    }
+
+    fn ping(&self) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else { return false };
+        let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+        let mut buf = [0u8; 16];
+        s.write_all(b"PING\r\n").is_ok() && s.read(&mut buf).map(|n| buf[..n].starts_with(b"+PONG")).unwrap_or(false)
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Runs a command with `redis-cli` against this server.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli").args(["-p", &self.port.to_string()]).args(args).output().expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
