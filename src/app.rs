@@ -38,16 +38,27 @@ impl Runtime {
     /// Builds generation `generation` from `settings`, reusing from
     /// `previous` whatever did not change (so limit counters and the loaded
     /// geo-IP database survive a reload).
-    pub fn build(settings: Settings, generation: u64, previous: Option<&Runtime>) -> Result<Runtime, BuildError> {
+    pub fn build(
+        settings: Settings,
+        generation: u64,
+        previous: Option<&Runtime>,
+    ) -> Result<Runtime, BuildError> {
         let geo = match previous {
-            Some(p) if p.settings.geoip == settings.geoip && !matches!(settings.geoip, GeoipSource::File(_)) => p.geo.clone(),
+            Some(p)
+                if p.settings.geoip == settings.geoip
+                    && !matches!(settings.geoip, GeoipSource::File(_)) =>
+            {
+                p.geo.clone()
+            }
             _ => Arc::new(GeoIp::open(&settings.geoip)?),
         };
         let limiter = match previous {
             Some(p) if p.settings.redis == settings.redis => p.limiter.clone(),
             _ => match &settings.redis {
                 None => Limiter::in_process(),
-                Some(r) => Limiter::Redis(RedisLimiter::new(r.url.expose(), r.pool_size, r.timeout)?),
+                Some(r) => {
+                    Limiter::Redis(RedisLimiter::new(r.url.expose(), r.pool_size, r.timeout)?)
+                }
             },
         };
         let routes = settings
@@ -81,7 +92,11 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(runtime: Runtime, sources: Sources) -> AppState {
-        AppState { runtime: ArcSwap::from_pointee(runtime), sources, reload: Mutex::new(ReloadStatus::default()) }
+        AppState {
+            runtime: ArcSwap::from_pointee(runtime),
+            sources,
+            reload: Mutex::new(ReloadStatus::default()),
+        }
     }
 
     pub fn snapshot(&self) -> Arc<Runtime> {
@@ -94,7 +109,11 @@ impl AppState {
 }
 
 /// Starts the HTTP server on `listener` with `workers` threads (0 = one per core).
-pub fn serve(listener: TcpListener, state: Arc<AppState>, workers: usize) -> std::io::Result<Server> {
+pub fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    workers: usize,
+) -> std::io::Result<Server> {
     let data = web::Data::from(state);
     let mut server = HttpServer::new(move || {
         App::new()
@@ -125,7 +144,10 @@ pub enum RunError {
     #[error(transparent)]
     Build(#[from] BuildError),
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: std::net::SocketAddr, source: std::io::Error },
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -135,7 +157,10 @@ pub fn run(settings: Settings, sources: Sources) -> Result<(), RunError> {
     actix_web::rt::System::new().block_on(async move {
         let runtime = Runtime::build(settings, 1, None)?;
         let s = runtime.settings.clone();
-        let listener = TcpListener::bind(s.server.listen).map_err(|source| RunError::Listen { addr: s.server.listen, source })?;
+        let listener = TcpListener::bind(s.server.listen).map_err(|source| RunError::Listen {
+            addr: s.server.listen,
+            source,
+        })?;
         let addr = listener.local_addr()?;
         for w in &s.warnings {
             log::warn!("{w}");

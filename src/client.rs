@@ -11,7 +11,11 @@ fn parse_addr(s: &str) -> Option<IpAddr> {
     let s = s.trim().trim_matches('"');
     s.parse::<IpAddr>()
         .or_else(|_| s.parse::<SocketAddr>().map(|a| a.ip()))
-        .or_else(|_| s.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>())
+        .or_else(|_| {
+            s.trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>()
+        })
         .ok()
         .map(|ip| ip.to_canonical())
 }
@@ -59,7 +63,10 @@ mod tests {
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
-            h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
         }
         h
     }
@@ -73,15 +80,30 @@ mod tests {
         let h = headers(&[("x-forwarded-for", "8.8.8.8"), ("x-real-ip", "9.9.9.9")]);
         assert_eq!(client_ip(ip("203.0.113.7"), &h, &[]), ip("203.0.113.7"));
         let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
-        assert_eq!(client_ip(ip("203.0.113.7"), &h, &trusted), ip("203.0.113.7"));
+        assert_eq!(
+            client_ip(ip("203.0.113.7"), &h, &trusted),
+            ip("203.0.113.7")
+        );
     }
 
     #[test]
     fn a_trusted_proxy_names_the_rightmost_untrusted_hop() {
-        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "127.0.0.1/32".parse().unwrap()];
+        let trusted: Vec<IpNet> = vec![
+            "10.0.0.0/8".parse().unwrap(),
+            "127.0.0.1/32".parse().unwrap(),
+        ];
         let cases: &[(&[(&str, &str)], &str)] = &[
-            (&[("x-forwarded-for", "1.1.1.1, 2.2.2.2, 10.0.0.5")], "2.2.2.2"),
-            (&[("x-forwarded-for", "1.1.1.1"), ("x-forwarded-for", "2.2.2.2:5555")], "2.2.2.2"),
+            (
+                &[("x-forwarded-for", "1.1.1.1, 2.2.2.2, 10.0.0.5")],
+                "2.2.2.2",
+            ),
+            (
+                &[
+                    ("x-forwarded-for", "1.1.1.1"),
+                    ("x-forwarded-for", "2.2.2.2:5555"),
+                ],
+                "2.2.2.2",
+            ),
             (&[("x-forwarded-for", "garbage, 10.0.0.9")], "10.0.0.9"),
             (&[("x-forwarded-for", "10.0.0.1, 10.0.0.2")], "10.0.0.1"),
             (&[("x-real-ip", "5.5.5.5")], "5.5.5.5"),
@@ -91,7 +113,11 @@ mod tests {
             (&[], "127.0.0.1"),
         ];
         for (h, want) in cases {
-            assert_eq!(client_ip(ip("127.0.0.1"), &headers(h), &trusted), ip(want), "{h:?}");
+            assert_eq!(
+                client_ip(ip("127.0.0.1"), &headers(h), &trusted),
+                ip(want),
+                "{h:?}"
+            );
         }
     }
 }

@@ -27,7 +27,10 @@ pub const MAGIC_PREFIX: &str = "49176000000";
 /// The fault receivers, by their last two digits.
 pub const MAGIC: &[(&str, &str)] = &[
     ("90", "always throttled (status 1, wait 200 ms)"),
-    ("91", "throttled on the first request for this number, accepted after"),
+    (
+        "91",
+        "throttled on the first request for this number, accepted after",
+    ),
     ("92", "HTTP 500 with an empty body"),
     ("93", "HTTP 200 with a body that is not JSON"),
     ("94", "HTTP 200 JSON without a messages array"),
@@ -111,16 +114,24 @@ fn error_body(code: u32, text: &str, to: Option<&str>) -> Value {
 fn count_parts(text: &str, kind: &str) -> usize {
     if kind == "unicode" {
         let units: usize = text.chars().map(char::len_utf16).sum();
-        if units <= 70 { 1 } else { units.div_ceil(67) }
+        if units <= 70 {
+            1
+        } else {
+            units.div_ceil(67)
+        }
     } else {
         gsm::parts(text)
     }
 }
 
-async fn read_params(req: &HttpRequest, mut payload: web::Payload) -> Result<BTreeMap<String, String>, HttpResponse> {
-    let mut params: BTreeMap<String, String> = url::form_urlencoded::parse(req.query_string().as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
+async fn read_params(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+) -> Result<BTreeMap<String, String>, HttpResponse> {
+    let mut params: BTreeMap<String, String> =
+        url::form_urlencoded::parse(req.query_string().as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         match chunk {
@@ -128,12 +139,18 @@ async fn read_params(req: &HttpRequest, mut payload: web::Payload) -> Result<BTr
             Err(_) => return Err(HttpResponse::BadRequest().finish()),
         }
     }
-    let ctype = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    let ctype = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     if body.is_empty() {
         return Ok(params);
     }
     if ctype.contains("json") || ctype.contains("javascript") {
-        let v: Value = serde_json::from_slice(&body).map_err(|_| HttpResponse::BadRequest().finish())?;
+        let v: Value =
+            serde_json::from_slice(&body).map_err(|_| HttpResponse::BadRequest().finish())?;
         if let Value::Object(o) = v {
             for (k, v) in o {
                 let s = match v {
@@ -144,7 +161,9 @@ async fn read_params(req: &HttpRequest, mut payload: web::Payload) -> Result<BTr
             }
         }
     } else {
-        params.extend(url::form_urlencoded::parse(&body).map(|(k, v)| (k.into_owned(), v.into_owned())));
+        params.extend(
+            url::form_urlencoded::parse(&body).map(|(k, v)| (k.into_owned(), v.into_owned())),
+        );
     }
     Ok(params)
 }
@@ -152,7 +171,9 @@ async fn read_params(req: &HttpRequest, mut payload: web::Payload) -> Result<BTr
 fn basic_auth(req: &HttpRequest) -> Option<(String, String)> {
     let h = req.headers().get("authorization")?.to_str().ok()?;
     let b64 = h.strip_prefix("Basic ")?;
-    let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
     let s = String::from_utf8(raw).ok()?;
     let (k, v) = s.split_once(':')?;
     Some((k.into(), v.into()))
@@ -163,29 +184,54 @@ async fn sms(req: HttpRequest, payload: web::Payload, fake: web::Data<FakeNexmo>
         Ok(p) => p,
         Err(r) => return r,
     };
-    fake.log.lock().unwrap_or_else(|e| e.into_inner()).push(Received {
-        method: req.method().to_string(),
-        path: req.path().to_string(),
-        query: req.query_string().to_string(),
-        content_type: req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string(),
-        params: params.clone(),
-    });
-    let ok = |v: Value| HttpResponse::Ok().content_type("application/json;charset=ISO-8859-1").body(v.to_string());
+    fake.log
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(Received {
+            method: req.method().to_string(),
+            path: req.path().to_string(),
+            query: req.query_string().to_string(),
+            content_type: req
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string(),
+            params: params.clone(),
+        });
+    let ok = |v: Value| {
+        HttpResponse::Ok()
+            .content_type("application/json;charset=ISO-8859-1")
+            .body(v.to_string())
+    };
     let get = |k: &str| params.get(k).map(String::as_str).filter(|s| !s.is_empty());
 
     let (key, secret) = match basic_auth(&req) {
         Some((k, s)) => (Some(k), Some(s)),
-        None => (get("api_key").map(String::from), get("api_secret").map(String::from)),
+        None => (
+            get("api_key").map(String::from),
+            get("api_secret").map(String::from),
+        ),
     };
-    let Some(key) = key else { return ok(error_body(2, "Missing api_key", None)) };
-    let Some(secret) = secret else { return ok(error_body(2, "Missing api_secret", None)) };
+    let Some(key) = key else {
+        return ok(error_body(2, "Missing api_key", None));
+    };
+    let Some(secret) = secret else {
+        return ok(error_body(2, "Missing api_secret", None));
+    };
     if key != fake.api_key || secret != fake.api_secret {
         return ok(error_body(4, "Bad Credentials", None));
     }
-    let Some(from) = get("from") else { return ok(error_body(2, "Missing from param", None)) };
-    let Some(to) = get("to") else { return ok(error_body(2, "Missing to param", None)) };
+    let Some(from) = get("from") else {
+        return ok(error_body(2, "Missing from param", None));
+    };
+    let Some(to) = get("to") else {
+        return ok(error_body(2, "Missing to param", None));
+    };
     let kind = get("type").unwrap_or("text");
-    let Some(text) = get("text") else { return ok(error_body(2, "Missing Message Text", Some(to))) };
+    let Some(text) = get("text") else {
+        return ok(error_body(2, "Missing Message Text", Some(to)));
+    };
     if !(7..=15).contains(&to.len()) || !to.chars().all(|c| c.is_ascii_digit()) {
         return ok(error_body(3, "Invalid Parameters", None));
     }
@@ -203,13 +249,21 @@ async fn sms(req: HttpRequest, payload: web::Payload, fake: web::Data<FakeNexmo>
         match magic {
             "90" => return ok(error_body(1, status_text(1), Some(to))),
             "91" => {
-                let first = fake.throttled_once.lock().unwrap_or_else(|e| e.into_inner()).insert(to.to_string());
+                let first = fake
+                    .throttled_once
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(to.to_string());
                 if first {
                     return ok(error_body(1, status_text(1), Some(to)));
                 }
             }
             "92" => return HttpResponse::InternalServerError().finish(),
-            "93" => return HttpResponse::Ok().content_type("text/html").body("<html><body>Service Unavailable</body></html>"),
+            "93" => {
+                return HttpResponse::Ok()
+                    .content_type("text/html")
+                    .body("<html><body>Service Unavailable</body></html>")
+            }
             "94" => return ok(json!({"error-code": "500", "error-code-label": "internal error"})),
             "95" => actix_web::rt::time::sleep(fake.slow).await,
             "96" => {
@@ -234,7 +288,10 @@ async fn sms(req: HttpRequest, payload: web::Payload, fake: web::Data<FakeNexmo>
 
 fn part(fake: &FakeNexmo, to: &str) -> Value {
     let price = 33_300u64; // micro-euro, as 0.03330000
-    let left = fake.balance_micro.fetch_sub(price, Ordering::Relaxed).saturating_sub(price);
+    let left = fake
+        .balance_micro
+        .fetch_sub(price, Ordering::Relaxed)
+        .saturating_sub(price);
     json!({
         "to": to,
         "message-id": uuid::Uuid::new_v4().to_string(),
@@ -265,7 +322,9 @@ pub fn serve(listener: TcpListener, fake: FakeNexmo) -> std::io::Result<actix_we
             .route("/sms/json", web::post().to(sms))
             .route("/_log", web::get().to(read_log))
             .route("/_log", web::delete().to(clear_log))
-            .default_service(web::to(|| async { HttpResponse::build(StatusCode::NOT_FOUND).finish() }))
+            .default_service(web::to(|| async {
+                HttpResponse::build(StatusCode::NOT_FOUND).finish()
+            }))
     })
     .workers(2)
     .listen(listener)?

@@ -18,7 +18,11 @@ fn init_logging(level: Option<&str>) -> Result<(), String> {
             "warning" | "warn" => log::LevelFilter::Warn,
             "error" => log::LevelFilter::Error,
             "none" | "off" => log::LevelFilter::Off,
-            other => return Err(format!("--logging: unknown level {other:?} (debug, info, warning, error, none)")),
+            other => {
+                return Err(format!(
+                    "--logging: unknown level {other:?} (debug, info, warning, error, none)"
+                ))
+            }
         };
         b.filter_level(filter);
     }

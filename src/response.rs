@@ -22,7 +22,9 @@ impl Callback {
         };
         let ident_ok = |part: &str| {
             let mut chars = part.chars();
-            chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+            chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
                 && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
         };
         if name.len() <= MAX_CALLBACK_LEN && name.split('.').all(ident_ok) {
@@ -53,12 +55,23 @@ impl Reply {
 
     /// `{"status":"error","error":code}`.
     pub fn error(status: StatusCode, code: &str) -> Reply {
-        let r = Reply::with_status(status).field("status", "error").field("error", code);
-        Reply { never_jsonp: code == "invalid_callback", ..r }
+        let r = Reply::with_status(status)
+            .field("status", "error")
+            .field("error", code);
+        Reply {
+            never_jsonp: code == "invalid_callback",
+            ..r
+        }
     }
 
     fn with_status(status: StatusCode) -> Reply {
-        Reply { status, body: Map::new(), retry_after: None, allow: None, never_jsonp: false }
+        Reply {
+            status,
+            body: Map::new(),
+            retry_after: None,
+            allow: None,
+            never_jsonp: false,
+        }
     }
 
     pub fn field(mut self, key: &str, value: impl Into<Value>) -> Reply {

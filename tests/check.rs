@@ -1,6 +1,8 @@
 //! `nexmo-proxy --check` on fixtures, the bundled example, and the process
 //! environment and flags of the real binary.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 use common::PROXY;
 use std::path::Path;
@@ -8,16 +10,26 @@ use std::process::Command;
 
 fn check(config: &Path, env: &[(&str, &str)], args: &[&str]) -> (bool, String, String) {
     let mut cmd = Command::new(PROXY);
-    cmd.env_clear().arg("--check").arg("--config").arg(config).args(args);
+    cmd.env_clear()
+        .arg("--check")
+        .arg("--config")
+        .arg(config)
+        .args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }
     let out = cmd.output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 fn fixtures(kind: &str) -> Vec<std::path::PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(kind);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(kind);
     let mut v: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -37,20 +49,40 @@ fn valid_fixtures_pass_and_print_a_summary_without_secrets() {
         assert!(out.contains("configuration OK"), "{out}");
         assert!(!out.contains("s3cr3t-value"), "{out}");
     }
-    let (_, out, _) = check(&fixtures("valid").into_iter().find(|p| p.ends_with("full.toml")).unwrap(), &[], &[]);
+    let (_, out, _) = check(
+        &fixtures("valid")
+            .into_iter()
+            .find(|p| p.ends_with("full.toml"))
+            .unwrap(),
+        &[],
+        &[],
+    );
     assert!(out.contains("api_secret ***"), "{out}");
-    assert!(out.contains("endpoint /download/: message from \"Acme\", languages de"), "{out}");
+    assert!(
+        out.contains("endpoint /download/: message from \"Acme\", languages de"),
+        "{out}"
+    );
 }
 
 #[test]
 fn each_invalid_fixture_fails_with_its_message() {
     let files = fixtures("invalid");
-    assert!(files.len() >= 10, "expected at least 10 invalid fixtures, found {}", files.len());
+    assert!(
+        files.len() >= 10,
+        "expected at least 10 invalid fixtures, found {}",
+        files.len()
+    );
     for f in files {
-        let expected = std::fs::read_to_string(f.with_extension("expected")).unwrap_or_else(|_| panic!("{} has no .expected", f.display()));
+        let expected = std::fs::read_to_string(f.with_extension("expected"))
+            .unwrap_or_else(|_| panic!("{} has no .expected", f.display()));
         let (ok, out, err) = check(&f, &[], &[]);
         assert!(!ok, "{} passed --check:\n{out}", f.display());
-        assert!(err.contains(expected.trim()), "{}: wanted {:?} in:\n{err}", f.display(), expected.trim());
+        assert!(
+            err.contains(expected.trim()),
+            "{}: wanted {:?} in:\n{err}",
+            f.display(),
+            expected.trim()
+        );
     }
 }
 
@@ -67,13 +99,28 @@ fn the_example_config_passes() {
 #[test]
 fn the_binary_reads_legacy_variables_and_flags_from_its_environment() {
     let min = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/valid/minimal.toml");
-    let env = [("PORT", "9100"), ("LOCALHOSTONLY", "true"), ("LIMIT_AMOUNT", "7"), ("NEXMO_PROXY_DEFAULTS__DEFAULT_COUNTRY", "CH")];
+    let env = [
+        ("PORT", "9100"),
+        ("LOCALHOSTONLY", "true"),
+        ("LIMIT_AMOUNT", "7"),
+        ("NEXMO_PROXY_DEFAULTS__DEFAULT_COUNTRY", "CH"),
+    ];
     let (ok, out, err) = check(&min, &env, &[]);
     assert!(ok, "{err}");
     assert!(out.contains("listen: 127.0.0.1:9100"), "{out}");
     assert!(out.contains("limits 7 per ip per 3600s"), "{out}");
     assert!(out.contains("country CH"), "{out}");
-    let (ok, out, _) = check(&min, &env, &["--port", "9200", "--limit_amount=3", "--limit_expires", "60"]);
+    let (ok, out, _) = check(
+        &min,
+        &env,
+        &[
+            "--port",
+            "9200",
+            "--limit_amount=3",
+            "--limit_expires",
+            "60",
+        ],
+    );
     assert!(ok);
     assert!(out.contains("listen: 127.0.0.1:9200"), "{out}");
     assert!(out.contains("limits 3 per ip per 60s"), "{out}");

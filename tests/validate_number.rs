@@ -1,5 +1,7 @@
 //! `/validate_number/` end to end, through the real binary.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 use common::TestApp;
 use serde_json::json;
@@ -23,7 +25,10 @@ async fn a_valid_number_answers_its_display_form_e164_country_and_type() {
     let app = TestApp::spawn(TOML);
     let a = app.get("/validate_number/?number=0176%2012345678").await;
     assert_eq!(a.status, 200);
-    assert_eq!(a.header("content-type"), Some("application/json; charset=utf-8"));
+    assert_eq!(
+        a.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
     assert_eq!(a.header("x-content-type-options"), Some("nosniff"));
     assert_eq!(
         a.json(),
@@ -35,24 +40,56 @@ async fn a_valid_number_answers_its_display_form_e164_country_and_type() {
 async fn every_outcome_in_json_and_jsonp() {
     let app = TestApp::spawn(TOML);
     let cases = [
-        ("number=%2B4917612345678", json!({"status": "ok", "number": "+49 176 12345678", "e164": "+4917612345678", "country": "DE", "type": "mobile"})),
-        ("number=%2B12125551234", json!({"status": "ok", "number": "+1 212-555-1234", "e164": "+12125551234", "country": "US", "type": "fixed_line_or_mobile"})),
-        ("number=abcdefg", json!({"status": "ok", "number": false, "reason": "not_a_number"})),
-        ("number=%2B491", json!({"status": "ok", "number": false, "reason": "too_short"})),
-        ("number=%2B4912", json!({"status": "ok", "number": false, "reason": "invalid"})),
-        ("number=%2B999123456", json!({"status": "ok", "number": false, "reason": "invalid_country"})),
-        ("number=123456789012345678901", json!({"status": "ok", "number": false, "reason": "too_long"})),
-        ("number=", json!({"status": "error", "error": "number_missing"})),
-        ("number=%20%20", json!({"status": "error", "error": "number_missing"})),
+        (
+            "number=%2B4917612345678",
+            json!({"status": "ok", "number": "+49 176 12345678", "e164": "+4917612345678", "country": "DE", "type": "mobile"}),
+        ),
+        (
+            "number=%2B12125551234",
+            json!({"status": "ok", "number": "+1 212-555-1234", "e164": "+12125551234", "country": "US", "type": "fixed_line_or_mobile"}),
+        ),
+        (
+            "number=abcdefg",
+            json!({"status": "ok", "number": false, "reason": "not_a_number"}),
+        ),
+        (
+            "number=%2B491",
+            json!({"status": "ok", "number": false, "reason": "too_short"}),
+        ),
+        (
+            "number=%2B4912",
+            json!({"status": "ok", "number": false, "reason": "invalid"}),
+        ),
+        (
+            "number=%2B999123456",
+            json!({"status": "ok", "number": false, "reason": "invalid_country"}),
+        ),
+        (
+            "number=123456789012345678901",
+            json!({"status": "ok", "number": false, "reason": "too_long"}),
+        ),
+        (
+            "number=",
+            json!({"status": "error", "error": "number_missing"}),
+        ),
+        (
+            "number=%20%20",
+            json!({"status": "error", "error": "number_missing"}),
+        ),
         ("", json!({"status": "error", "error": "number_missing"})),
     ];
     for (query, want) in &cases {
         let a = app.get(&format!("/validate_number/?{query}")).await;
         assert_eq!(a.status, 200, "{query}");
         assert_eq!(&a.json(), want, "{query}");
-        let a = app.get(&format!("/validate_number/?{query}&callback=jQuery123_456")).await;
+        let a = app
+            .get(&format!("/validate_number/?{query}&callback=jQuery123_456"))
+            .await;
         assert_eq!(a.status, 200, "{query}");
-        assert_eq!(a.header("content-type"), Some("application/javascript; charset=utf-8"));
+        assert_eq!(
+            a.header("content-type"),
+            Some("application/javascript; charset=utf-8")
+        );
         assert_eq!(a.header("x-content-type-options"), Some("nosniff"));
         assert_eq!(&a.jsonp("jQuery123_456"), want, "{query}");
     }
@@ -71,33 +108,79 @@ async fn an_unencoded_plus_is_recognised() {
 #[actix_web::test]
 async fn a_bad_callback_is_refused_with_plain_json() {
     let app = TestApp::spawn(TOML);
-    for cb in ["alert(document.domain)//", "a%0Ab", "%3Cscript%3E", "1x", "a..b"] {
-        let a = app.get(&format!("/validate_number/?number=1&callback={cb}")).await;
+    for cb in [
+        "alert(document.domain)//",
+        "a%0Ab",
+        "%3Cscript%3E",
+        "1x",
+        "a..b",
+    ] {
+        let a = app
+            .get(&format!("/validate_number/?number=1&callback={cb}"))
+            .await;
         assert_eq!(a.status, 400, "{cb}");
-        assert_eq!(a.header("content-type"), Some("application/json; charset=utf-8"));
-        assert_eq!(a.json(), json!({"status": "error", "error": "invalid_callback"}), "{cb}");
+        assert_eq!(
+            a.header("content-type"),
+            Some("application/json; charset=utf-8")
+        );
+        assert_eq!(
+            a.json(),
+            json!({"status": "error", "error": "invalid_callback"}),
+            "{cb}"
+        );
     }
     let long = "a".repeat(129);
-    assert_eq!(app.get(&format!("/validate_number/?number=1&callback={long}")).await.status, 400);
+    assert_eq!(
+        app.get(&format!("/validate_number/?number=1&callback={long}"))
+            .await
+            .status,
+        400
+    );
     // An empty callback is plain JSON, as before.
     let a = app.get("/validate_number/?number=1&callback=").await;
-    assert_eq!(a.header("content-type"), Some("application/json; charset=utf-8"));
+    assert_eq!(
+        a.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
 }
 
 #[actix_web::test]
 async fn post_form_and_json_bodies_work_like_get() {
     let app = TestApp::spawn(TOML);
-    let a = app.post("/validate_number/", "application/x-www-form-urlencoded", "number=%2B4917612345678").await;
+    let a = app
+        .post(
+            "/validate_number/",
+            "application/x-www-form-urlencoded",
+            "number=%2B4917612345678",
+        )
+        .await;
     assert_eq!(a.json()["e164"], "+4917612345678");
-    let a = app.post("/validate_number/", "application/json", r#"{"number": "+44 7400 123456"}"#).await;
+    let a = app
+        .post(
+            "/validate_number/",
+            "application/json",
+            r#"{"number": "+44 7400 123456"}"#,
+        )
+        .await;
     assert_eq!(a.json()["e164"], "+447400123456");
-    let a = app.post("/validate_number/", "application/json", r#"{"number": "#).await;
+    let a = app
+        .post("/validate_number/", "application/json", r#"{"number": "#)
+        .await;
     assert_eq!(a.status, 400);
-    assert_eq!(a.json(), json!({"status": "error", "error": "invalid_json"}));
+    assert_eq!(
+        a.json(),
+        json!({"status": "error", "error": "invalid_json"})
+    );
     let a = app.post("/validate_number/", "text/xml", "<number/>").await;
     assert_eq!(a.status, 415);
     let big = format!("number={}", "1".repeat(20_000));
-    let a = app.post("/validate_number/", "application/x-www-form-urlencoded", &big).await;
+    let a = app
+        .post(
+            "/validate_number/",
+            "application/x-www-form-urlencoded",
+            &big,
+        )
+        .await;
     assert_eq!(a.status, 413);
     assert_eq!(a.json()["error"], "payload_too_large");
 }
@@ -110,12 +193,20 @@ async fn unknown_paths_and_methods_answer_json() {
     assert_eq!(a.json(), json!({"status": "error", "error": "not_found"}));
     // The trailing slash is part of the path, as before.
     assert_eq!(app.get("/validate_number?number=1").await.status, 404);
-    let a = app.request("DELETE", "/validate_number/", "text/plain", "").await;
+    let a = app
+        .request("DELETE", "/validate_number/", "text/plain", "")
+        .await;
     assert_eq!(a.status, 405);
     assert_eq!(a.header("allow"), Some("GET, POST"));
-    assert_eq!(a.json(), json!({"status": "error", "error": "method_not_allowed"}));
+    assert_eq!(
+        a.json(),
+        json!({"status": "error", "error": "method_not_allowed"})
+    );
     let a = app.get("/nope/?callback=cb").await;
-    assert_eq!(a.jsonp("cb"), json!({"status": "error", "error": "not_found"}));
+    assert_eq!(
+        a.jsonp("cb"),
+        json!({"status": "error", "error": "not_found"})
+    );
 }
 
 #[actix_web::test]
@@ -125,24 +216,50 @@ async fn country_is_guessed_from_parameter_geoip_and_language() {
     // Default DE: the digits read as a German fixed-line number.
     assert_eq!(app.get(n).await.json()["country"], "DE");
     // The country parameter.
-    assert_eq!(app.get(&format!("{n}&country=gb")).await.json()["country"], "GB");
+    assert_eq!(
+        app.get(&format!("{n}&country=gb")).await.json()["country"],
+        "GB"
+    );
     // An unknown country parameter is ignored.
-    assert_eq!(app.get(&format!("{n}&country=XX")).await.json()["country"], "DE");
+    assert_eq!(
+        app.get(&format!("{n}&country=XX")).await.json()["country"],
+        "DE"
+    );
     // Accept-Language (the peer is loopback: no geo-IP country).
-    let a = app.get_with(n, &[("accept-language", "fr;q=0.5, en-GB;q=0.9")]).await;
+    let a = app
+        .get_with(n, &[("accept-language", "fr;q=0.5, en-GB;q=0.9")])
+        .await;
     assert_eq!(a.json()["country"], "GB");
     // Geo-IP of a forwarded client (127.0.0.0/8 is trusted here): 81.2.69.160 is in GB.
-    let a = app.get_with(n, &[("x-forwarded-for", "81.2.69.160"), ("accept-language", "de-DE")]).await;
+    let a = app
+        .get_with(
+            n,
+            &[
+                ("x-forwarded-for", "81.2.69.160"),
+                ("accept-language", "de-DE"),
+            ],
+        )
+        .await;
     assert_eq!(a.json()["country"], "GB");
     // Geo-IP outranks Accept-Language: a German address reads a German number.
-    let a = app.get_with("/validate_number/?number=017612345678", &[("x-real-ip", "193.99.144.80"), ("accept-language", "en-US")]).await;
+    let a = app
+        .get_with(
+            "/validate_number/?number=017612345678",
+            &[("x-real-ip", "193.99.144.80"), ("accept-language", "en-US")],
+        )
+        .await;
     assert_eq!(a.json()["country"], "DE");
 }
 
 #[actix_web::test]
 async fn guessing_off_uses_only_the_default_country() {
     let app = TestApp::spawn("[defaults]\nguess_country = false\ndefault_country = \"AT\"\n");
-    let a = app.get_with("/validate_number/?number=0664%201234567&country=GB", &[("accept-language", "en-GB")]).await;
+    let a = app
+        .get_with(
+            "/validate_number/?number=0664%201234567&country=GB",
+            &[("accept-language", "en-GB")],
+        )
+        .await;
     assert_eq!(a.json()["number"], "+43 664 1234567");
 }
 
@@ -150,11 +267,19 @@ async fn guessing_off_uses_only_the_default_country() {
 async fn the_limit_answers_limit_acceded_with_retry_after() {
     let app = TestApp::spawn(UNTRUSTED);
     for _ in 0..3 {
-        assert_eq!(app.get("/validate_number/?number=1").await.json()["status"], "ok");
+        assert_eq!(
+            app.get("/validate_number/?number=1").await.json()["status"],
+            "ok"
+        );
     }
-    let a = app.get("/validate_number/?number=%2B4917612345678&callback=cb").await;
+    let a = app
+        .get("/validate_number/?number=%2B4917612345678&callback=cb")
+        .await;
     assert_eq!(a.status, 200);
-    assert_eq!(a.jsonp("cb"), json!({"status": "error", "error": "limit_acceded"}));
+    assert_eq!(
+        a.jsonp("cb"),
+        json!({"status": "error", "error": "limit_acceded"})
+    );
     let retry: u64 = a.header("retry-after").unwrap().parse().unwrap();
     assert!((3500..=3600).contains(&retry), "{retry}");
 }
@@ -164,11 +289,22 @@ async fn a_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored() {
     let app = TestApp::spawn(UNTRUSTED);
     // Each request claims a new address; all count against the real peer.
     for i in 0..3 {
-        let h = [("x-forwarded-for", format!("203.0.113.{i}")), ("x-real-ip", format!("198.51.100.{i}"))];
+        let h = [
+            ("x-forwarded-for", format!("203.0.113.{i}")),
+            ("x-real-ip", format!("198.51.100.{i}")),
+        ];
         let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        assert_eq!(app.get_with("/validate_number/?number=1", &h).await.json()["status"], "ok");
+        assert_eq!(
+            app.get_with("/validate_number/?number=1", &h).await.json()["status"],
+            "ok"
+        );
     }
-    let a = app.get_with("/validate_number/?number=1", &[("x-forwarded-for", "203.0.113.99")]).await;
+    let a = app
+        .get_with(
+            "/validate_number/?number=1",
+            &[("x-forwarded-for", "203.0.113.99")],
+        )
+        .await;
     assert_eq!(a.json()["error"], "limit_acceded");
     // Nor does it change the geo-IP country: a GB address claimed from an
     // untrusted peer does not make a UK national number valid.
@@ -179,9 +315,19 @@ async fn a_trusted_proxy_gives_each_forwarded_client_its_own_budget() {
     let app = TestApp::spawn("[server]\ntrusted_proxies = [\"127.0.0.1\"]\n[validation]\nlimits = [{ per = \"ip\", max = 1, window = \"1h\" }]\n");
     for i in 0..5 {
         let ip = format!("203.0.113.{i}");
-        let a = app.get_with("/validate_number/?number=1", &[("x-forwarded-for", ip.as_str())]).await;
+        let a = app
+            .get_with(
+                "/validate_number/?number=1",
+                &[("x-forwarded-for", ip.as_str())],
+            )
+            .await;
         assert_eq!(a.json()["status"], "ok", "{ip}");
     }
-    let a = app.get_with("/validate_number/?number=1", &[("x-forwarded-for", "203.0.113.0")]).await;
+    let a = app
+        .get_with(
+            "/validate_number/?number=1",
+            &[("x-forwarded-for", "203.0.113.0")],
+        )
+        .await;
     assert_eq!(a.json()["error"], "limit_acceded");
 }

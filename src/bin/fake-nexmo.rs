@@ -8,7 +8,10 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "fake-nexmo", about = "A fake of the Nexmo SMS API that answers as the documented one does")]
+#[command(
+    name = "fake-nexmo",
+    about = "A fake of the Nexmo SMS API that answers as the documented one does"
+)]
 struct Args {
     /// Port to listen on; 0 picks a free one.
     #[arg(long, default_value_t = 0)]
@@ -32,13 +35,23 @@ fn main() -> std::io::Result<()> {
     let listener = TcpListener::bind((args.host.as_str(), args.port))?;
     let addr = listener.local_addr()?;
     actix_web::rt::System::new().block_on(async move {
-        let server = serve(listener, FakeNexmo::new(&args.api_key, &args.api_secret, Duration::from_millis(args.slow_ms)))?;
+        let server = serve(
+            listener,
+            FakeNexmo::new(
+                &args.api_key,
+                &args.api_secret,
+                Duration::from_millis(args.slow_ms),
+            ),
+        )?;
         let mut out = std::io::stdout();
         writeln!(out, "fake-nexmo listening on http://{addr}")?;
         for (code, what) in MAGIC {
             writeln!(out, "  to={MAGIC_PREFIX}{code}: {what}")?;
         }
-        writeln!(out, "  to={MAGIC_PREFIX}01..34: that status with its documented error-text")?;
+        writeln!(
+            out,
+            "  to={MAGIC_PREFIX}01..34: that status with its documented error-text"
+        )?;
         out.flush()?;
         server.await
     })

@@ -60,13 +60,22 @@ pub struct LegacyFlags {
     #[arg(long = "limit_amount", alias = "limit-amount", value_name = "N")]
     pub limit_amount: Option<String>,
     /// Limit window in seconds (LIMIT_EXPIRES; default 3600).
-    #[arg(long = "limit_expires", alias = "limit-expires", value_name = "SECONDS")]
+    #[arg(
+        long = "limit_expires",
+        alias = "limit-expires",
+        value_name = "SECONDS"
+    )]
     pub limit_expires: Option<String>,
     /// (NEXMO_API_KEY)
     #[arg(long = "nexmo_api_key", alias = "nexmo-api-key", value_name = "KEY")]
     pub nexmo_api_key: Option<String>,
     /// (NEXMO_API_SECRET)
-    #[arg(long = "nexmo_api_secret", alias = "nexmo-api-secret", value_name = "SECRET", hide_env_values = true)]
+    #[arg(
+        long = "nexmo_api_secret",
+        alias = "nexmo-api-secret",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
     pub nexmo_api_secret: Option<String>,
     /// Delivery-receipt URL sent with every message (NEXMO_DLR_URL).
     #[arg(long = "nexmo_dlr_url", alias = "nexmo-dlr-url", value_name = "URL")]
@@ -78,7 +87,11 @@ pub struct LegacyFlags {
     #[arg(long = "nexmo_endpoint", alias = "nexmo-endpoint", value_name = "PATH")]
     pub nexmo_endpoint: Option<String>,
     /// Sender used for +1 receivers (NEXMO_LONG_VIRTUAL_NUMBER).
-    #[arg(long = "nexmo_long_virtual_number", alias = "nexmo-long-virtual-number", value_name = "NUMBER")]
+    #[arg(
+        long = "nexmo_long_virtual_number",
+        alias = "nexmo-long-virtual-number",
+        value_name = "NUMBER"
+    )]
     pub nexmo_long_virtual_number: Option<String>,
     /// Use HTTPS towards Nexmo (NEXMO_SSL; default true).
     #[arg(long = "nexmo_ssl", alias = "nexmo-ssl", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
@@ -90,7 +103,11 @@ pub struct LegacyFlags {
     #[arg(long = "redis_port", alias = "redis-port", value_name = "PORT")]
     pub redis_port: Option<String>,
     /// (REDIS_PASSWORD)
-    #[arg(long = "redis_password", alias = "redis-password", value_name = "PASSWORD")]
+    #[arg(
+        long = "redis_password",
+        alias = "redis-password",
+        value_name = "PASSWORD"
+    )]
     pub redis_password: Option<String>,
     /// (REDIS_DB)
     #[arg(long = "redis_db", alias = "redis-db", value_name = "DB")]

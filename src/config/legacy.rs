@@ -122,7 +122,10 @@ pub fn apply(
     if let Some(v) = l.string(&flags.nexmo_dlr_url, "NEXMO_DLR_URL") {
         raw.nexmo.dlr_url = v;
     }
-    if let Some(v) = l.string(&flags.nexmo_long_virtual_number, "NEXMO_LONG_VIRTUAL_NUMBER") {
+    if let Some(v) = l.string(
+        &flags.nexmo_long_virtual_number,
+        "NEXMO_LONG_VIRTUAL_NUMBER",
+    ) {
         raw.nexmo.long_virtual_number = v;
     }
     let domain = l.string(&flags.nexmo_domain, "NEXMO_DOMAIN");
@@ -148,7 +151,12 @@ pub fn apply(
     let db: Option<u32> = l.number(&flags.redis_db, "REDIS_DB");
     if host.is_some() || rport.is_some() || password.is_some() || db.is_some() {
         let auth = password
-            .map(|p| format!(":{}@", url::form_urlencoded::byte_serialize(p.as_bytes()).collect::<String>()))
+            .map(|p| {
+                format!(
+                    ":{}@",
+                    url::form_urlencoded::byte_serialize(p.as_bytes()).collect::<String>()
+                )
+            })
             .unwrap_or_default();
         let url = format!(
             "redis://{auth}{}:{}/{}",
@@ -225,6 +233,9 @@ mod tests {
     #[test]
     fn listen_keeps_ipv6_brackets() {
         assert_eq!(split_listen("[::1]:80"), ("[::1]".into(), "80".into()));
-        assert_eq!(split_listen("0.0.0.0:8888"), ("0.0.0.0".into(), "8888".into()));
+        assert_eq!(
+            split_listen("0.0.0.0:8888"),
+            ("0.0.0.0".into(), "8888".into())
+        );
     }
 }

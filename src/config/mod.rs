@@ -76,7 +76,10 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Problem { key: key.into(), message: message.into() }
+        Problem {
+            key: key.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -94,7 +97,12 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid configuration ({} problem{})", self.problems.len(), if self.problems.len() == 1 { "" } else { "s" })?;
+        write!(
+            f,
+            "invalid configuration ({} problem{})",
+            self.problems.len(),
+            if self.problems.len() == 1 { "" } else { "s" }
+        )?;
         for p in &self.problems {
             write!(f, "\n  {p}")?;
         }
@@ -114,7 +122,10 @@ pub fn load(sources: &Sources) -> Result<Settings, ConfigError> {
                 "the file is empty (refusing to run on defaults alone)",
             )),
             Ok(_) => figment = figment.merge(Toml::file_exact(path)),
-            Err(e) => problems.push(Problem::new(path.display().to_string(), format!("cannot read: {e}"))),
+            Err(e) => problems.push(Problem::new(
+                path.display().to_string(),
+                format!("cannot read: {e}"),
+            )),
         }
     }
     for (var, value) in &sources.env {
@@ -123,7 +134,8 @@ pub fn load(sources: &Sources) -> Result<Settings, ConfigError> {
             if key.is_empty() {
                 continue;
             }
-            let parsed: figment::value::Value = value.parse().unwrap_or_else(|_| value.as_str().into());
+            let parsed: figment::value::Value =
+                value.parse().unwrap_or_else(|_| value.as_str().into());
             figment = figment.merge(Serialized::default(&key, parsed));
         }
     }
@@ -133,7 +145,9 @@ pub fn load(sources: &Sources) -> Result<Settings, ConfigError> {
     let mut raw: RawConfig = match figment.extract() {
         Ok(raw) => raw,
         Err(e) => {
-            return Err(ConfigError { problems: e.into_iter().map(figment_problem).collect() });
+            return Err(ConfigError {
+                problems: e.into_iter().map(figment_problem).collect(),
+            });
         }
     };
     legacy::apply(&mut raw, &sources.flags, &sources.env, &mut problems);
@@ -146,15 +160,27 @@ pub fn load(sources: &Sources) -> Result<Settings, ConfigError> {
 
 /// Keys whose values must never be echoed in an error message.
 fn is_secret_path(path: &[String]) -> bool {
-    path.iter().any(|p| p.contains("secret") || p.contains("password") || p == "url" && path.first().is_some_and(|f| f == "redis"))
+    path.iter().any(|p| {
+        p.contains("secret")
+            || p.contains("password")
+            || p == "url" && path.first().is_some_and(|f| f == "redis")
+    })
 }
 
 fn figment_problem(e: figment::Error) -> Problem {
     use figment::error::Kind;
-    let key = if e.path.is_empty() { "(top level)".to_string() } else { e.path.join(".") };
+    let key = if e.path.is_empty() {
+        "(top level)".to_string()
+    } else {
+        e.path.join(".")
+    };
     let message = match &e.kind {
-        Kind::InvalidType(_, expected) if is_secret_path(&e.path) => format!("invalid type, expected {expected}"),
-        Kind::InvalidValue(_, expected) if is_secret_path(&e.path) => format!("invalid value, expected {expected}"),
+        Kind::InvalidType(_, expected) if is_secret_path(&e.path) => {
+            format!("invalid type, expected {expected}")
+        }
+        Kind::InvalidValue(_, expected) if is_secret_path(&e.path) => {
+            format!("invalid value, expected {expected}")
+        }
         kind => kind.to_string(),
     };
     let source = match &e.metadata {

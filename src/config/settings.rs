@@ -147,7 +147,11 @@ impl Settings {
             if r.pool_size == 0 {
                 p.push("redis.pool_size", "must be at least 1");
             }
-            Some(RedisSettings { url: url.map(|_| r.url.clone())?, timeout: timeout?, pool_size: r.pool_size.max(1) })
+            Some(RedisSettings {
+                url: url.map(|_| r.url.clone())?,
+                timeout: timeout?,
+                pool_size: r.pool_size.max(1),
+            })
         });
 
         let base_dir = config_file
@@ -161,29 +165,49 @@ impl Settings {
             Some(s) => {
                 let path = base_dir.join(s);
                 if let Err(e) = std::fs::File::open(&path) {
-                    p.push("geoip.database", format!("cannot read {}: {e}", path.display()));
+                    p.push(
+                        "geoip.database",
+                        format!("cannot read {}: {e}", path.display()),
+                    );
                 }
                 GeoipSource::File(path)
             }
         };
 
-        let default_country = p.parse("defaults.default_country", Country::parse(&raw.defaults.default_country));
+        let default_country = p.parse(
+            "defaults.default_country",
+            Country::parse(&raw.defaults.default_country),
+        );
         let default_limits = parse_limits("defaults.limits", &raw.defaults.limits, &mut p);
         // With a bad default country the endpoints are still checked (against
         // DE), so one run reports their problems too.
         let defaults = default_country
             .or_else(|| Country::known("DE"))
-            .map(|c| CountryPolicy { guess: raw.defaults.guess_country, default: c });
+            .map(|c| CountryPolicy {
+                guess: raw.defaults.guess_country,
+                default: c,
+            });
 
         let validation = defaults.as_ref().and_then(|d| {
             let v = &raw.validation;
-            let country = policy("validation", d, v.guess_country, v.default_country.as_deref(), &mut p)?;
+            let country = policy(
+                "validation",
+                d,
+                v.guess_country,
+                v.default_country.as_deref(),
+                &mut p,
+            )?;
             let limits = match &v.limits {
                 Some(l) => parse_limits("validation.limits", l, &mut p),
                 None => default_limits.clone(),
             };
             check_path("validation.path", &v.path, &mut p);
-            Some(EndpointSpec { path: v.path.clone(), country, limits, kind: EndpointKind::Validate })
+            Some(EndpointSpec {
+                path: v.path.clone(),
+                country,
+                limits,
+                kind: EndpointKind::Validate,
+            })
         });
 
         let mut seen = BTreeSet::new();
@@ -192,7 +216,10 @@ impl Settings {
         for (i, e) in raw.endpoint.iter().enumerate() {
             let key = format!("endpoint[{i}]");
             if !seen.insert(e.path.clone()) {
-                p.push(format!("{key}.path"), format!("{:?} is used by another endpoint", e.path));
+                p.push(
+                    format!("{key}.path"),
+                    format!("{:?} is used by another endpoint", e.path),
+                );
             }
             if let Some(d) = &defaults {
                 if let Some(spec) = endpoint(&key, e, d, &default_limits, &mut p, &mut warnings) {
@@ -286,7 +313,10 @@ fn policy(
         Some(c) => p.parse(&format!("{key}.default_country"), Country::parse(c))?,
         None => defaults.default,
     };
-    Some(CountryPolicy { guess: guess.unwrap_or(defaults.guess), default })
+    Some(CountryPolicy {
+        guess: guess.unwrap_or(defaults.guess),
+        default,
+    })
 }
 
 fn endpoint(
@@ -298,13 +328,22 @@ fn endpoint(
     warnings: &mut Vec<String>,
 ) -> Option<EndpointSpec> {
     check_path(&format!("{key}.path"), &e.path, p);
-    let country = policy(key, defaults, e.guess_country, e.default_country.as_deref(), p);
+    let country = policy(
+        key,
+        defaults,
+        e.guess_country,
+        e.default_country.as_deref(),
+        p,
+    );
     let limits = match &e.limits {
         Some(l) => parse_limits(&format!("{key}.limits"), l, p),
         None => default_limits.to_vec(),
     };
     if e.sender.trim().is_empty() {
-        p.push(format!("{key}.sender"), "not set: every message endpoint needs a sender");
+        p.push(
+            format!("{key}.sender"),
+            "not set: every message endpoint needs a sender",
+        );
     } else if !sender_is_plausible(&e.sender) {
         warnings.push(format!(
             "{key}.sender {:?}: Nexmo takes up to 11 letters and digits or up to 15 digits; it may alter or refuse this one",
@@ -318,7 +357,10 @@ fn endpoint(
         if !is_identifier(name) {
             p.push(&pkey, "parameter names are letters, digits and '_'");
         } else if RESERVED_PARAMS.contains(&name.as_str()) {
-            p.push(&pkey, format!("{name:?} is read by the proxy itself and cannot be a template parameter"));
+            p.push(
+                &pkey,
+                format!("{name:?} is read by the proxy itself and cannot be a template parameter"),
+            );
         }
         // Anchored so a pattern like "ios|android" cannot match a substring
         // of a longer, attacker-chosen value.
@@ -327,10 +369,16 @@ fn endpoint(
             Err(err) => p.push(&pkey, format!("invalid regex: {err}")),
         }
     }
-    let mut known: BTreeSet<String> = ["number", "country"].iter().map(|s| s.to_string()).collect();
+    let mut known: BTreeSet<String> = ["number", "country"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     for name in e.vars.keys() {
         if !is_identifier(name) {
-            p.push(format!("{key}.vars.{name}"), "variable names are letters, digits and '_'");
+            p.push(
+                format!("{key}.vars.{name}"),
+                "variable names are letters, digits and '_'",
+            );
         }
         known.insert(name.clone());
     }
@@ -346,7 +394,10 @@ fn endpoint(
     };
     let (default, variants) = match &e.message {
         None => {
-            p.push(format!("{key}.message"), "not set: every message endpoint needs a message");
+            p.push(
+                format!("{key}.message"),
+                "not set: every message endpoint needs a message",
+            );
             (None, BTreeMap::new())
         }
         Some(RawMessage::Plain(text)) => (parse(format!("{key}.message"), text), BTreeMap::new()),
@@ -359,18 +410,26 @@ fn endpoint(
                 let t = parse(k.clone(), text);
                 if lang == "default" {
                     default = t;
-                } else if lang.len() < 2 || lang.len() > 8 || !lang.chars().all(|c| c.is_ascii_alphabetic()) {
+                } else if lang.len() < 2
+                    || lang.len() > 8
+                    || !lang.chars().all(|c| c.is_ascii_alphabetic())
+                {
                     bad_langs.push(k);
                 } else if let Some(t) = t {
                     variants.insert(lang.to_ascii_lowercase(), t);
                 }
             }
-            drop(parse);
             for k in bad_langs {
-                p.push(k, "language keys are primary language subtags such as \"de\" or \"en\"");
+                p.push(
+                    k,
+                    "language keys are primary language subtags such as \"de\" or \"en\"",
+                );
             }
             if !map.contains_key("default") {
-                p.push(format!("{key}.message.default"), "not set: a message with language variants needs a default");
+                p.push(
+                    format!("{key}.message.default"),
+                    "not set: a message with language variants needs a default",
+                );
             }
             (default, variants)
         }
@@ -401,7 +460,12 @@ fn sender_is_plausible(s: &str) -> bool {
 
 fn check_path(key: &str, path: &str, p: &mut Collector) {
     if !path.starts_with('/') || path.contains(char::is_whitespace) || path.contains(['?', '#']) {
-        p.push(key, format!("{path:?} is not a path: it must start with '/' and hold no spaces, '?' or '#'"));
+        p.push(
+            key,
+            format!(
+                "{path:?} is not a path: it must start with '/' and hold no spaces, '?' or '#'"
+            ),
+        );
     }
 }
 
@@ -415,12 +479,21 @@ fn parse_limits(key: &str, raw: &[RawLimit], p: &mut Collector) -> Vec<LimitRule
                 "number" => Some(LimitPer::Number),
                 "endpoint" => Some(LimitPer::Endpoint),
                 other => {
-                    p.push(format!("{k}.per"), format!("unknown {other:?}: use \"ip\", \"number\" or \"endpoint\""));
+                    p.push(
+                        format!("{k}.per"),
+                        format!("unknown {other:?}: use \"ip\", \"number\" or \"endpoint\""),
+                    );
                     None
                 }
             };
             let max = if r.max < 1 {
-                p.push(format!("{k}.max"), format!("{} is not a positive count (to turn a limit off, remove the rule)", r.max));
+                p.push(
+                    format!("{k}.max"),
+                    format!(
+                        "{} is not a positive count (to turn a limit off, remove the rule)",
+                        r.max
+                    ),
+                );
                 None
             } else {
                 Some(r.max as u64)
@@ -430,11 +503,19 @@ fn parse_limits(key: &str, raw: &[RawLimit], p: &mut Collector) -> Vec<LimitRule
                 None | Some("endpoint") => Some(false),
                 Some("global") => Some(true),
                 Some(other) => {
-                    p.push(format!("{k}.scope"), format!("unknown {other:?}: use \"endpoint\" or \"global\""));
+                    p.push(
+                        format!("{k}.scope"),
+                        format!("unknown {other:?}: use \"endpoint\" or \"global\""),
+                    );
                     None
                 }
             };
-            Some(LimitRule { per: per?, max: max?, window: window?, global: global? })
+            Some(LimitRule {
+                per: per?,
+                max: max?,
+                window: window?,
+                global: global?,
+            })
         })
         .collect()
 }
@@ -459,7 +540,9 @@ fn check_redis_url(s: &str) -> Result<(), String> {
     let u = url::Url::parse(s.trim()).map_err(|e| format!("not a URL: {e}"))?;
     match u.scheme() {
         "redis" | "rediss" | "redis+unix" | "unix" => Ok(()),
-        other => Err(format!("scheme {other:?} is not redis://, rediss:// or unix://")),
+        other => Err(format!(
+            "scheme {other:?} is not redis://, rediss:// or unix://"
+        )),
     }
 }
 
@@ -477,16 +560,20 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration such as \"10s\", \"15m\", \"1h\" or \"1d\""))?;
+    let n: u64 = num.parse().map_err(|_| {
+        format!("{s:?} is not a duration such as \"10s\", \"15m\", \"1h\" or \"1d\"")
+    })?;
     let d = match unit.trim() {
         "" | "s" => Duration::from_secs(n),
         "ms" => Duration::from_millis(n),
         "m" | "min" => Duration::from_secs(n * 60),
         "h" => Duration::from_secs(n * 3600),
         "d" => Duration::from_secs(n * 86_400),
-        _ => return Err(format!("{s:?} is not a duration such as \"10s\", \"15m\", \"1h\" or \"1d\"")),
+        _ => {
+            return Err(format!(
+                "{s:?} is not a duration such as \"10s\", \"15m\", \"1h\" or \"1d\""
+            ))
+        }
     };
     if d.is_zero() {
         return Err(format!("{s:?} is zero; a window must be positive"));

@@ -27,20 +27,46 @@ impl fmt::Display for Limits<'_> {
 impl fmt::Display for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let file = self.config_file.as_ref().map(|p| p.display().to_string());
-        writeln!(f, "configuration: {}", file.as_deref().unwrap_or("(no file; defaults and environment)"))?;
+        writeln!(
+            f,
+            "configuration: {}",
+            file.as_deref()
+                .unwrap_or("(no file; defaults and environment)")
+        )?;
         writeln!(f, "listen: {}", self.server.listen)?;
-        let trusted: Vec<String> = self.server.trusted_proxies.iter().map(|n| n.to_string()).collect();
-        writeln!(f, "trusted proxies: {}", if trusted.is_empty() { "none".into() } else { trusted.join(", ") })?;
+        let trusted: Vec<String> = self
+            .server
+            .trusted_proxies
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        writeln!(
+            f,
+            "trusted proxies: {}",
+            if trusted.is_empty() {
+                "none".into()
+            } else {
+                trusted.join(", ")
+            }
+        )?;
         writeln!(
             f,
             "nexmo: url {}, api_key {:?}, api_secret {}, timeout {:?}, dry_run {}",
-            self.nexmo.url, self.nexmo.api_key, self.nexmo.api_secret, self.nexmo.timeout, self.nexmo.dry_run
+            self.nexmo.url,
+            self.nexmo.api_key,
+            self.nexmo.api_secret,
+            self.nexmo.timeout,
+            self.nexmo.dry_run
         )?;
         if let Some(n) = &self.nexmo.long_virtual_number {
             writeln!(f, "nexmo long virtual number (for +1): {n}")?;
         }
         match &self.redis {
-            Some(r) => writeln!(f, "limiter: redis (url {}, timeout {:?}, pool {})", r.url, r.timeout, r.pool_size)?,
+            Some(r) => writeln!(
+                f,
+                "limiter: redis (url {}, timeout {:?}, pool {})",
+                r.url, r.timeout, r.pool_size
+            )?,
             None => writeln!(f, "limiter: in-process")?,
         }
         match &self.geoip {
@@ -56,7 +82,11 @@ impl fmt::Display for Settings {
                     format!(
                         "message from {:?}{}",
                         m.sender,
-                        if langs.is_empty() { String::new() } else { format!(", languages {}", langs.join("/")) }
+                        if langs.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", languages {}", langs.join("/"))
+                        }
                     )
                 }
             };

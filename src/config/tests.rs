@@ -4,7 +4,10 @@ use std::io::Write;
 fn file(text: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("proxy.toml");
-    std::fs::File::create(&path).unwrap().write_all(text.as_bytes()).unwrap();
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     (dir, path)
 }
 
@@ -14,13 +17,18 @@ fn sources(path: Option<PathBuf>, env: &[(&str, &str)], args: &[&str]) -> Source
     let cli = <Cli as clap::Parser>::try_parse_from(argv).unwrap();
     Sources {
         config_file: path.or(cli.config.clone()),
-        env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         flags: cli.legacy,
     }
 }
 
 fn problems(r: Result<Settings, ConfigError>) -> Vec<String> {
-    r.err().map(|e| e.problems.iter().map(ToString::to_string).collect()).unwrap_or_default()
+    r.err()
+        .map(|e| e.problems.iter().map(ToString::to_string).collect())
+        .unwrap_or_default()
 }
 
 const BASE: &str = r#"
@@ -55,7 +63,10 @@ fn each_layer_beats_the_one_below() {
     assert_eq!(s.server.listen.port(), 7000);
     assert_eq!(s.validation.country.default.code(), "AT");
     // NEXMO_PROXY_ beats the file
-    let env = [("NEXMO_PROXY_SERVER__LISTEN", "127.0.0.1:7001"), ("NEXMO_PROXY_DEFAULTS__DEFAULT_COUNTRY", "CH")];
+    let env = [
+        ("NEXMO_PROXY_SERVER__LISTEN", "127.0.0.1:7001"),
+        ("NEXMO_PROXY_DEFAULTS__DEFAULT_COUNTRY", "CH"),
+    ];
     let s = load(&sources(Some(path.clone()), &env, &[])).unwrap();
     assert_eq!(s.server.listen.port(), 7001);
     assert_eq!(s.validation.country.default.code(), "CH");
@@ -65,7 +76,12 @@ fn each_layer_beats_the_one_below() {
     assert_eq!(s.server.listen.to_string(), "127.0.0.1:7002");
     assert_eq!(s.validation.country.default.code(), "FR");
     // flags beat legacy env
-    let s = load(&sources(Some(path), &env2, &["--port=7003", "--default_country", "IT"])).unwrap();
+    let s = load(&sources(
+        Some(path),
+        &env2,
+        &["--port=7003", "--default_country", "IT"],
+    ))
+    .unwrap();
     assert_eq!(s.server.listen.port(), 7003);
     assert_eq!(s.validation.country.default.code(), "IT");
 }
@@ -75,7 +91,10 @@ fn nested_env_values_are_typed() {
     let env = [
         ("NEXMO_PROXY_NEXMO__API_KEY", "k"),
         ("NEXMO_PROXY_NEXMO__DRY_RUN", "true"),
-        ("NEXMO_PROXY_DEFAULTS__LIMITS", r#"[{per="ip", max=3, window="1m"}]"#),
+        (
+            "NEXMO_PROXY_DEFAULTS__LIMITS",
+            r#"[{per="ip", max=3, window="1m"}]"#,
+        ),
         ("NEXMO_PROXY_VALIDATION__LIMITS", "[]"),
     ];
     let s = load(&sources(None, &env, &[])).unwrap();
@@ -114,11 +133,21 @@ fn every_legacy_variable_has_its_old_meaning() {
     assert_eq!(s.endpoints.len(), 1);
     let e = &s.endpoints[0];
     assert_eq!(e.path, "/sms/");
-    let EndpointKind::Message(m) = &e.kind else { panic!("not a message endpoint") };
+    let EndpointKind::Message(m) = &e.kind else {
+        panic!("not a message endpoint")
+    };
     assert_eq!(m.sender, "Acme");
     assert!(!e.country.guess);
     assert_eq!(e.country.default.code(), "GB");
-    assert_eq!(e.limits, vec![LimitRule { per: LimitPer::Ip, max: 5, window: std::time::Duration::from_secs(60), global: false }]);
+    assert_eq!(
+        e.limits,
+        vec![LimitRule {
+            per: LimitPer::Ip,
+            max: 5,
+            window: std::time::Duration::from_secs(60),
+            global: false
+        }]
+    );
     assert_eq!(s.validation.limits, e.limits);
     assert_eq!(s.nexmo.api_key, "key1");
     assert_eq!(s.nexmo.api_secret.expose(), "sec1");
@@ -126,13 +155,17 @@ fn every_legacy_variable_has_its_old_meaning() {
     assert_eq!(s.nexmo.url.as_str(), "http://127.0.0.1:4000/sms/json");
     assert_eq!(s.nexmo.long_virtual_number.as_deref(), Some("15551230000"));
     assert!(s.nexmo.dry_run);
-    assert_eq!(s.redis.unwrap().url.expose(), "redis://:pw@redis.local:6380/2");
+    assert_eq!(
+        s.redis.unwrap().url.expose(),
+        "redis://:pw@redis.local:6380/2"
+    );
 }
 
 #[test]
 fn every_legacy_flag_has_its_old_meaning() {
     let args = [
-        "--port", "9001",
+        "--port",
+        "9001",
         "--localhostonly",
         "--message=Hi",
         "--sender=Acme",
@@ -160,7 +193,10 @@ fn every_legacy_flag_has_its_old_meaning() {
     assert_eq!(s.endpoints[0].path, "/m/");
     assert!(!s.endpoints[0].country.guess);
     assert_eq!(s.endpoints[0].country.default.code(), "FR");
-    assert!(s.endpoints[0].limits.is_empty(), "limit_amount=0 turns limiting off");
+    assert!(
+        s.endpoints[0].limits.is_empty(),
+        "limit_amount=0 turns limiting off"
+    );
     assert!(s.validation.limits.is_empty());
     assert_eq!(s.nexmo.url.as_str(), "https://nexmo.internal:8443/sms/json");
     assert_eq!(s.nexmo.dlr_url.as_deref(), Some("https://x.example/dlr"));
@@ -170,7 +206,12 @@ fn every_legacy_flag_has_its_old_meaning() {
 
 #[test]
 fn dashed_flag_spellings_work_too() {
-    let s = load(&sources(None, &[], &["--default-country", "NL", "--guess-country", "0"])).unwrap();
+    let s = load(&sources(
+        None,
+        &[],
+        &["--default-country", "NL", "--guess-country", "0"],
+    ))
+    .unwrap();
     assert_eq!(s.validation.country.default.code(), "NL");
     assert!(!s.validation.country.guess);
 }
@@ -184,7 +225,10 @@ fn nexmo_ssl_defaults_to_https_now() {
 #[test]
 fn booleans_are_not_any_non_empty_string() {
     let p = problems(load(&sources(None, &[("GUESS_COUNTRY", "maybe")], &[])));
-    assert_eq!(p, vec![r#"GUESS_COUNTRY: expected a boolean (1/0/true/false/yes/no), got "maybe""#]);
+    assert_eq!(
+        p,
+        vec![r#"GUESS_COUNTRY: expected a boolean (1/0/true/false/yes/no), got "maybe""#]
+    );
     // An empty variable is unset, as in the old proxy.
     assert!(load(&sources(None, &[("GUESS_COUNTRY", "")], &[])).is_ok());
 }
@@ -193,27 +237,55 @@ fn booleans_are_not_any_non_empty_string() {
 fn message_without_sender_says_what_is_missing() {
     let p = problems(load(&sources(None, &[("MESSAGE", "hi")], &[])));
     assert_eq!(p.len(), 1);
-    assert!(p[0].starts_with("MESSAGE: MESSAGE is set but SENDER (--sender) is missing"), "{p:?}");
+    assert!(
+        p[0].starts_with("MESSAGE: MESSAGE is set but SENDER (--sender) is missing"),
+        "{p:?}"
+    );
     let p = problems(load(&sources(None, &[], &["--sender=x"])));
-    assert!(p[0].starts_with("--sender: SENDER is set but MESSAGE (--message) is missing"), "{p:?}");
+    assert!(
+        p[0].starts_with("--sender: SENDER is set but MESSAGE (--message) is missing"),
+        "{p:?}"
+    );
 }
 
 #[test]
 fn the_legacy_handler_replaces_a_file_endpoint_at_its_path() {
-    let (_d, path) = file(&format!("{BASE}\n[[endpoint]]\npath = \"/message/\"\nsender = \"File\"\nmessage = \"from file\"\n"));
-    let s = load(&sources(Some(path), &[("MESSAGE", "from env"), ("SENDER", "Env")], &[])).unwrap();
+    let (_d, path) = file(&format!(
+        "{BASE}\n[[endpoint]]\npath = \"/message/\"\nsender = \"File\"\nmessage = \"from file\"\n"
+    ));
+    let s = load(&sources(
+        Some(path),
+        &[("MESSAGE", "from env"), ("SENDER", "Env")],
+        &[],
+    ))
+    .unwrap();
     assert_eq!(s.endpoints.len(), 1);
-    let EndpointKind::Message(m) = &s.endpoints[0].kind else { panic!() };
+    let EndpointKind::Message(m) = &s.endpoints[0].kind else {
+        panic!()
+    };
     assert_eq!(m.sender, "Env");
 }
 
 #[test]
 fn message_endpoints_need_credentials_unless_dry_run() {
-    let p = problems(load(&sources(None, &[("MESSAGE", "hi"), ("SENDER", "x")], &[])));
+    let p = problems(load(&sources(
+        None,
+        &[("MESSAGE", "hi"), ("SENDER", "x")],
+        &[],
+    )));
     assert_eq!(p.len(), 2, "{p:?}");
     assert!(p[0].starts_with("nexmo.api_key: not set"));
     assert!(p[1].starts_with("nexmo.api_secret: not set"));
-    assert!(load(&sources(None, &[("MESSAGE", "hi"), ("SENDER", "x"), ("DEVELOPMENT_MODE", "1")], &[])).is_ok());
+    assert!(load(&sources(
+        None,
+        &[
+            ("MESSAGE", "hi"),
+            ("SENDER", "x"),
+            ("DEVELOPMENT_MODE", "1")
+        ],
+        &[]
+    ))
+    .is_ok());
 }
 
 #[test]
@@ -260,14 +332,25 @@ fn unknown_keys_are_errors() {
     let (_d, path) = file("[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n");
     let p = problems(load(&sources(Some(path), &[], &[])));
     assert_eq!(p.len(), 1);
-    assert!(p[0].starts_with("server.lisen: unknown field: found `lisen`"), "{p:?}");
-    let p = problems(load(&sources(None, &[("NEXMO_PROXY_NEXMO__APIKEY", "x")], &[])));
+    assert!(
+        p[0].starts_with("server.lisen: unknown field: found `lisen`"),
+        "{p:?}"
+    );
+    let p = problems(load(&sources(
+        None,
+        &[("NEXMO_PROXY_NEXMO__APIKEY", "x")],
+        &[],
+    )));
     assert!(p[0].contains("unknown field: found `apikey`"), "{p:?}");
 }
 
 #[test]
 fn a_missing_or_empty_file_is_an_error() {
-    let p = problems(load(&sources(Some("/nonexistent/proxy.toml".into()), &[], &[])));
+    let p = problems(load(&sources(
+        Some("/nonexistent/proxy.toml".into()),
+        &[],
+        &[],
+    )));
     assert!(p[0].contains("cannot read"), "{p:?}");
     let (_d, path) = file("   \n");
     let p = problems(load(&sources(Some(path), &[], &[])));
@@ -279,8 +362,16 @@ fn secrets_never_appear_in_errors_or_summaries() {
     let (_d, path) = file("[nexmo]\napi_secret = 12345678\n");
     let p = problems(load(&sources(Some(path), &[], &[])));
     assert!(!p.join("\n").contains("12345678"), "{p:?}");
-    let env = [("NEXMO_API_SECRET", "topsecret1"), ("REDIS_PASSWORD", "redispw99"), ("NEXMO_API_KEY", "k"), ("NEXMO_PROXY_SERVER__LISTEN", "127.0.0.1:0")];
+    let env = [
+        ("NEXMO_API_SECRET", "topsecret1"),
+        ("REDIS_PASSWORD", "redispw99"),
+        ("NEXMO_API_KEY", "k"),
+        ("NEXMO_PROXY_SERVER__LISTEN", "127.0.0.1:0"),
+    ];
     let s = load(&sources(None, &env, &[])).unwrap();
     let shown = format!("{s}\n{s:?}");
-    assert!(!shown.contains("topsecret1") && !shown.contains("redispw99"), "{shown}");
+    assert!(
+        !shown.contains("topsecret1") && !shown.contains("redispw99"),
+        "{shown}"
+    );
 }

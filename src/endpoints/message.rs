@@ -11,7 +11,10 @@ use crate::response::Reply;
 use actix_web::http::StatusCode;
 
 pub async fn handle(ctx: &Ctx<'_>, m: &MessageSpec, nexmo: &NexmoClient) -> Reply {
-    let receiver = ctx.params.raw("receiver").map(|raw| phone::parse(raw, || ctx.guess_country()));
+    let receiver = ctx
+        .params
+        .raw("receiver")
+        .map(|raw| phone::parse(raw, || ctx.guess_country()));
     let bad_param = m
         .params
         .iter()
@@ -52,10 +55,19 @@ pub async fn handle(ctx: &Ctx<'_>, m: &MessageSpec, nexmo: &NexmoClient) -> Repl
             .field("parts", gsm::parts(&text))
             .field("dry_run", true);
     }
-    let sms = Sms { from: &m.sender, to: &number, text: &text };
+    let sms = Sms {
+        from: &m.sender,
+        to: &number,
+        text: &text,
+    };
     match nexmo.send(settings, &sms).await {
         Ok(sent) => {
-            log::info!("sent {} part(s) to {} via {}", sent.parts, number.masked(), ctx.spec.path);
+            log::info!(
+                "sent {} part(s) to {} via {}",
+                sent.parts,
+                number.masked(),
+                ctx.spec.path
+            );
             Reply::ok()
                 .field("message", "Message sent")
                 .field("number", number.display())
@@ -63,7 +75,11 @@ pub async fn handle(ctx: &Ctx<'_>, m: &MessageSpec, nexmo: &NexmoClient) -> Repl
                 .field("parts", sent.parts)
         }
         Err(e) => {
-            log::error!("nexmo refused the message to {} via {}: {e}", number.masked(), ctx.spec.path);
+            log::error!(
+                "nexmo refused the message to {} via {}: {e}",
+                number.masked(),
+                ctx.spec.path
+            );
             let mut r = Reply::error(StatusCode::OK, "nexmo_error")
                 .field("message", "Nexmo Service Error")
                 .field("number", number.display());
@@ -96,10 +112,12 @@ fn render(ctx: &Ctx<'_>, m: &MessageSpec, number: &PhoneNumber) -> String {
     pick(ctx, m).render(|name| match name {
         "number" => Some(number.display()),
         "country" => Some(country.as_str()),
-        _ => m
-            .vars
-            .get(name)
-            .map(String::as_str)
-            .or_else(|| m.params.iter().any(|(p, _)| p == name).then(|| ctx.params.get(name)).flatten()),
+        _ => m.vars.get(name).map(String::as_str).or_else(|| {
+            m.params
+                .iter()
+                .any(|(p, _)| p == name)
+                .then(|| ctx.params.get(name))
+                .flatten()
+        }),
     })
 }

@@ -36,7 +36,11 @@ pub struct Ctx<'a> {
 impl Ctx<'_> {
     /// The region for a national number, asked lazily by `phone::parse`.
     pub fn guess_country(&self) -> Country {
-        let hints = Hints { param: self.params.get("country"), client_ip: self.ip, accept_language: self.accept_language };
+        let hints = Hints {
+            param: self.params.get("country"),
+            client_ip: self.ip,
+            accept_language: self.accept_language,
+        };
         geo::guess_country(&self.spec.country, &hints, &self.rt.geo)
     }
 
@@ -53,11 +57,15 @@ impl Ctx<'_> {
             Ok(Decision::Allowed) => Ok(()),
             Ok(Decision::Limited { retry_after }) => {
                 log::info!("limit reached on {} for {}", self.spec.path, self.ip);
-                Err(Reply::error(StatusCode::OK, "limit_acceded").retry_after(retry_after.as_secs_f64().ceil() as u64))
+                Err(Reply::error(StatusCode::OK, "limit_acceded")
+                    .retry_after(retry_after.as_secs_f64().ceil() as u64))
             }
             Err(e) => {
                 log::error!("limiter failed on {}: {e}", self.spec.path);
-                Err(Reply::error(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable").retry_after(1))
+                Err(
+                    Reply::error(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable")
+                        .retry_after(1),
+                )
             }
         }
     }
@@ -68,9 +76,17 @@ impl Ctx<'_> {
             LimitPer::Endpoint => "all".to_string(),
             LimitPer::Number => number?.e164().to_string(),
         };
-        let scope = if rule.global { "*" } else { self.spec.path.as_str() };
+        let scope = if rule.global {
+            "*"
+        } else {
+            self.spec.path.as_str()
+        };
         Some(Check {
-            key: format!("nexmo-proxy:limit:{scope}:{}:{}:{subject}", rule.per.as_str(), rule.window.as_millis()),
+            key: format!(
+                "nexmo-proxy:limit:{scope}:{}:{}:{subject}",
+                rule.per.as_str(),
+                rule.window.as_millis()
+            ),
             max: rule.max,
             window: rule.window,
         })
@@ -102,13 +118,19 @@ pub async fn dispatch(
         Ok(p) => p,
         Err(reply) => return reply.render(callback.as_ref()),
     };
-    let peer = req.peer_addr().map(|a| a.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    let peer = req
+        .peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
     let ctx = Ctx {
         rt: &rt,
         spec: &spec,
         ip: client_ip(peer, req.headers(), &rt.settings.server.trusted_proxies),
         params: &params,
-        accept_language: req.headers().get("accept-language").and_then(|v| v.to_str().ok()),
+        accept_language: req
+            .headers()
+            .get("accept-language")
+            .and_then(|v| v.to_str().ok()),
     };
     let reply = match &spec.kind {
         EndpointKind::Validate => validate::handle(&ctx).await,

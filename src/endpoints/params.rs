@@ -20,15 +20,23 @@ pub fn query_value(query: &str, name: &str) -> Option<String> {
 }
 
 impl Params {
-    pub async fn read(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<Params, Reply> {
-        let mut map: HashMap<String, String> = url::form_urlencoded::parse(req.query_string().as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
+    pub async fn read(
+        req: &HttpRequest,
+        mut payload: web::Payload,
+        limit: usize,
+    ) -> Result<Params, Reply> {
+        let mut map: HashMap<String, String> =
+            url::form_urlencoded::parse(req.query_string().as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
         let mut body = web::BytesMut::new();
         while let Some(chunk) = payload.next().await {
             let chunk = chunk.map_err(|_| Reply::error(StatusCode::BAD_REQUEST, "bad_request"))?;
             if body.len() + chunk.len() > limit {
-                return Err(Reply::error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"));
+                return Err(Reply::error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                ));
             }
             body.extend_from_slice(&chunk);
         }
@@ -47,11 +55,14 @@ impl Params {
             .to_ascii_lowercase();
         match ctype.as_str() {
             "application/x-www-form-urlencoded" => {
-                map.extend(url::form_urlencoded::parse(&body).map(|(k, v)| (k.into_owned(), v.into_owned())));
+                map.extend(
+                    url::form_urlencoded::parse(&body)
+                        .map(|(k, v)| (k.into_owned(), v.into_owned())),
+                );
             }
             "application/json" | "text/json" => {
-                let value: serde_json::Value =
-                    serde_json::from_slice(&body).map_err(|_| Reply::error(StatusCode::BAD_REQUEST, "invalid_json"))?;
+                let value: serde_json::Value = serde_json::from_slice(&body)
+                    .map_err(|_| Reply::error(StatusCode::BAD_REQUEST, "invalid_json"))?;
                 let serde_json::Value::Object(obj) = value else {
                     return Err(Reply::error(StatusCode::BAD_REQUEST, "invalid_json"));
                 };
@@ -66,14 +77,22 @@ impl Params {
                     map.insert(k, s);
                 }
             }
-            _ => return Err(Reply::error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")),
+            _ => {
+                return Err(Reply::error(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                ))
+            }
         }
         Ok(Params(map))
     }
 
     /// The value as sent (untrimmed), if it has any non-space content.
     pub fn raw(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str).filter(|v| !v.trim().is_empty())
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
     }
 
     /// The trimmed value, if non-empty.
@@ -83,6 +102,11 @@ impl Params {
 
     #[cfg(test)]
     pub fn from_pairs(pairs: &[(&str, &str)]) -> Params {
-        Params(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        Params(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 }

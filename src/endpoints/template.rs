@@ -122,7 +122,11 @@ mod tests {
 
     #[test]
     fn renders_placeholders_and_escaped_braces() {
-        let t = Template::parse("Hi {number} {{x}} on {platform}", &known(&["number", "platform"])).unwrap();
+        let t = Template::parse(
+            "Hi {number} {{x}} on {platform}",
+            &known(&["number", "platform"]),
+        )
+        .unwrap();
         let out = t.render(|n| match n {
             "number" => Some("+49 176 1"),
             "platform" => Some("ios"),
@@ -134,9 +138,21 @@ mod tests {
     #[test]
     fn refuses_undefined_and_malformed_placeholders() {
         let k = known(&["number"]);
-        assert_eq!(Template::parse("x {nope}", &k), Err(TemplateError::Undefined("nope".into())));
-        assert_eq!(Template::parse("x {number", &k), Err(TemplateError::Unclosed(2)));
-        assert_eq!(Template::parse("x }", &k), Err(TemplateError::StrayClose(2)));
-        assert_eq!(Template::parse("x {}", &k), Err(TemplateError::EmptyName(2)));
+        assert_eq!(
+            Template::parse("x {nope}", &k),
+            Err(TemplateError::Undefined("nope".into()))
+        );
+        assert_eq!(
+            Template::parse("x {number", &k),
+            Err(TemplateError::Unclosed(2))
+        );
+        assert_eq!(
+            Template::parse("x }", &k),
+            Err(TemplateError::StrayClose(2))
+        );
+        assert_eq!(
+            Template::parse("x {}", &k),
+            Err(TemplateError::EmptyName(2))
+        );
     }
 }

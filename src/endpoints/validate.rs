@@ -25,6 +25,8 @@ pub async fn handle(ctx: &Ctx<'_>) -> Reply {
             .field("e164", n.e164())
             .field("country", n.country().map(|c| c.code()))
             .field("type", n.kind().as_str()),
-        Err(why) => Reply::ok().field("number", false).field("reason", why.reason()),
+        Err(why) => Reply::ok()
+            .field("number", false)
+            .field("reason", why.reason()),
     }
 }

@@ -20,7 +20,12 @@ fn ranked(header: &str) -> Vec<&str> {
             for param in it {
                 if let Some((k, v)) = param.split_once('=') {
                     if k.trim().eq_ignore_ascii_case("q") {
-                        q = v.trim().parse::<f32>().ok().filter(|q| (0.0..=1.0).contains(q)).unwrap_or(0.0);
+                        q = v
+                            .trim()
+                            .parse::<f32>()
+                            .ok()
+                            .filter(|q| (0.0..=1.0).contains(q))
+                            .unwrap_or(0.0);
                     }
                 }
             }
@@ -93,7 +98,10 @@ mod tests {
 
     #[test]
     fn lists_preferred_languages() {
-        assert_eq!(preferred_languages("de-DE, en;q=0.9, *;q=0.1"), vec!["de", "en"]);
+        assert_eq!(
+            preferred_languages("de-DE, en;q=0.9, *;q=0.1"),
+            vec!["de", "en"]
+        );
         assert_eq!(preferred_languages("en;q=0.2, FR-ca"), vec!["fr", "en"]);
     }
 }

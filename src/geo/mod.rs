@@ -21,9 +21,15 @@ pub static BUNDLED_DB: &[u8] = include_bytes!("../../data/dbip-country.mmdb");
 #[derive(Debug, thiserror::Error)]
 pub enum GeoError {
     #[error("cannot read geo-IP database {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("geo-IP database {path} is not a MaxMind DB file: {source}")]
-    Format { path: String, source: maxminddb::MaxMindDbError },
+    Format {
+        path: String,
+        source: maxminddb::MaxMindDbError,
+    },
 }
 
 /// Reads both schemas: DB-IP's flat `country_code` and MaxMind
@@ -53,20 +59,35 @@ impl GeoIp {
     pub fn open(source: &GeoipSource) -> Result<GeoIp, GeoError> {
         let reader = match source {
             GeoipSource::Disabled => None,
-            GeoipSource::Bundled => Some(Reader::from_source(Cow::Borrowed(BUNDLED_DB)).map_err(|source| {
-                GeoError::Format { path: "(bundled)".into(), source }
-            })?),
+            GeoipSource::Bundled => Some(Reader::from_source(Cow::Borrowed(BUNDLED_DB)).map_err(
+                |source| GeoError::Format {
+                    path: "(bundled)".into(),
+                    source,
+                },
+            )?),
             GeoipSource::File(path) => {
                 let p = path.display().to_string();
-                let bytes = std::fs::read(path).map_err(|source| GeoError::Read { path: p.clone(), source })?;
-                Some(Reader::from_source(Cow::Owned(bytes)).map_err(|source| GeoError::Format { path: p, source })?)
+                let bytes = std::fs::read(path).map_err(|source| GeoError::Read {
+                    path: p.clone(),
+                    source,
+                })?;
+                Some(
+                    Reader::from_source(Cow::Owned(bytes))
+                        .map_err(|source| GeoError::Format { path: p, source })?,
+                )
             }
         };
-        Ok(GeoIp { reader, source: source.clone() })
+        Ok(GeoIp {
+            reader,
+            source: source.clone(),
+        })
     }
 
     pub fn disabled() -> GeoIp {
-        GeoIp { reader: None, source: GeoipSource::Disabled }
+        GeoIp {
+            reader: None,
+            source: GeoipSource::Disabled,
+        }
     }
 
     pub fn source(&self) -> &GeoipSource {

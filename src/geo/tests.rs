@@ -20,14 +20,29 @@ fn looks_up_public_addresses_in_the_bundled_database() {
         ("2001:4860:4860::8888", "CA"),
         ("::ffff:193.99.144.80", "DE"),
     ] {
-        assert_eq!(code(geo.country(ip.parse().unwrap())).as_deref(), Some(want), "{ip}");
+        assert_eq!(
+            code(geo.country(ip.parse().unwrap())).as_deref(),
+            Some(want),
+            "{ip}"
+        );
     }
 }
 
 #[test]
 fn special_addresses_have_no_country() {
     let geo = bundled();
-    for ip in ["127.0.0.1", "10.1.2.3", "192.168.1.1", "172.16.0.1", "0.0.0.0", "::1", "fe80::1", "fd00::1", "100.64.0.1", "169.254.1.1"] {
+    for ip in [
+        "127.0.0.1",
+        "10.1.2.3",
+        "192.168.1.1",
+        "172.16.0.1",
+        "0.0.0.0",
+        "::1",
+        "fe80::1",
+        "fd00::1",
+        "100.64.0.1",
+        "169.254.1.1",
+    ] {
         assert_eq!(geo.country(ip.parse().unwrap()), None, "{ip}");
     }
 }
@@ -41,19 +56,32 @@ fn disabled_geoip_finds_nothing() {
 
 #[test]
 fn a_missing_or_broken_file_is_an_error() {
-    assert!(matches!(GeoIp::open(&GeoipSource::File("/nonexistent/x.mmdb".into())), Err(GeoError::Read { .. })));
+    assert!(matches!(
+        GeoIp::open(&GeoipSource::File("/nonexistent/x.mmdb".into())),
+        Err(GeoError::Read { .. })
+    ));
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("bad.mmdb");
     std::fs::write(&p, b"not a database").unwrap();
-    assert!(matches!(GeoIp::open(&GeoipSource::File(p)), Err(GeoError::Format { .. })));
+    assert!(matches!(
+        GeoIp::open(&GeoipSource::File(p)),
+        Err(GeoError::Format { .. })
+    ));
 }
 
 fn policy(guess: bool) -> CountryPolicy {
-    CountryPolicy { guess, default: Country::parse("DE").unwrap() }
+    CountryPolicy {
+        guess,
+        default: Country::parse("DE").unwrap(),
+    }
 }
 
 fn guess(guess_on: bool, param: Option<&str>, ip: &str, lang: Option<&str>) -> String {
-    let hints = Hints { param, client_ip: ip.parse().unwrap(), accept_language: lang };
+    let hints = Hints {
+        param,
+        client_ip: ip.parse().unwrap(),
+        accept_language: lang,
+    };
     guess_country(&policy(guess_on), &hints, &bundled()).code()
 }
 

@@ -32,7 +32,7 @@ impl MemoryLimiter {
         // the counters themselves are still consistent.
         let mut w = self.windows.lock().unwrap_or_else(|e| e.into_inner());
         w.decisions += 1;
-        if w.decisions % 4096 == 0 {
+        if w.decisions.is_multiple_of(4096) {
             w.map.retain(|_, win| win.expires > now);
         }
         let mut retry_after = Duration::ZERO;
@@ -47,9 +47,15 @@ impl MemoryLimiter {
             return Decision::Limited { retry_after };
         }
         for c in checks {
-            let win = w.map.entry(c.key.clone()).or_insert(Window { count: 0, expires: now + c.window });
+            let win = w.map.entry(c.key.clone()).or_insert(Window {
+                count: 0,
+                expires: now + c.window,
+            });
             if win.expires <= now {
-                *win = Window { count: 0, expires: now + c.window };
+                *win = Window {
+                    count: 0,
+                    expires: now + c.window,
+                };
             }
             win.count += 1;
         }
@@ -71,7 +77,11 @@ mod tests {
     use super::*;
 
     fn check(key: &str, max: u64, secs: u64) -> Check {
-        Check { key: key.into(), max, window: Duration::from_secs(secs) }
+        Check {
+            key: key.into(),
+            max,
+            window: Duration::from_secs(secs),
+        }
     }
 
     #[test]
@@ -82,8 +92,13 @@ mod tests {
         for _ in 0..3 {
             assert_eq!(l.decide_at(&c, t0), Decision::Allowed);
         }
-        assert!(matches!(l.decide_at(&c, t0), Decision::Limited { retry_after } if retry_after == Duration::from_secs(60)));
-        assert_eq!(l.decide_at(&c, t0 + Duration::from_secs(60)), Decision::Allowed);
+        assert!(
+            matches!(l.decide_at(&c, t0), Decision::Limited { retry_after } if retry_after == Duration::from_secs(60))
+        );
+        assert_eq!(
+            l.decide_at(&c, t0 + Duration::from_secs(60)),
+            Decision::Allowed
+        );
     }
 
     #[test]
@@ -100,6 +115,9 @@ mod tests {
         for _ in 0..4 {
             assert_eq!(l.decide_at(&ip_only, t0), Decision::Allowed);
         }
-        assert!(matches!(l.decide_at(&ip_only, t0), Decision::Limited { .. }));
+        assert!(matches!(
+            l.decide_at(&ip_only, t0),
+            Decision::Limited { .. }
+        ));
     }
 }

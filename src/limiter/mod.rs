@@ -29,7 +29,9 @@ pub struct Check {
 pub enum Decision {
     Allowed,
     /// Refused; the earliest time a retry can succeed.
-    Limited { retry_after: Duration },
+    Limited {
+        retry_after: Duration,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]

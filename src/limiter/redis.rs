@@ -46,7 +46,11 @@ pub struct RedisLimiter {
 impl RedisLimiter {
     /// Builds the pool; connections are opened on first use, inside the
     /// server's runtime (a connection made in a throwaway runtime dies with it).
-    pub fn new(url: &str, pool_size: usize, timeout: Duration) -> Result<RedisLimiter, LimiterError> {
+    pub fn new(
+        url: &str,
+        pool_size: usize,
+        timeout: Duration,
+    ) -> Result<RedisLimiter, LimiterError> {
         let pool = Config::from_url(url)
             .builder()
             .map_err(|e| LimiterError::Redis(redact(&e.to_string(), url)))?
@@ -57,21 +61,36 @@ impl RedisLimiter {
             .runtime(Runtime::Tokio1)
             .build()
             .map_err(|e| LimiterError::Redis(redact(&e.to_string(), url)))?;
-        Ok(RedisLimiter { pool, timeout, script: Arc::new(Script::new(DECIDE)) })
+        Ok(RedisLimiter {
+            pool,
+            timeout,
+            script: Arc::new(Script::new(DECIDE)),
+        })
     }
 
     pub async fn decide(&self, checks: &[Check]) -> Result<Decision, LimiterError> {
         let work = async {
-            let mut conn = self.pool.get().await.map_err(|e| LimiterError::Redis(e.to_string()))?;
+            let mut conn = self
+                .pool
+                .get()
+                .await
+                .map_err(|e| LimiterError::Redis(e.to_string()))?;
             let mut inv = self.script.prepare_invoke();
             for c in checks {
-                inv.key(&c.key).arg(c.max).arg(c.window.as_millis().max(1) as u64);
+                inv.key(&c.key)
+                    .arg(c.max)
+                    .arg(c.window.as_millis().max(1) as u64);
             }
-            let wait: u64 = inv.invoke_async(&mut conn).await.map_err(|e| LimiterError::Redis(e.to_string()))?;
+            let wait: u64 = inv
+                .invoke_async(&mut conn)
+                .await
+                .map_err(|e| LimiterError::Redis(e.to_string()))?;
             Ok(if wait == 0 {
                 Decision::Allowed
             } else {
-                Decision::Limited { retry_after: Duration::from_millis(wait) }
+                Decision::Limited {
+                    retry_after: Duration::from_millis(wait),
+                }
             })
         };
         tokio::time::timeout(self.timeout, work)

@@ -39,7 +39,11 @@ pub struct NexmoError {
 
 impl NexmoError {
     fn transport(detail: impl Into<String>) -> Self {
-        NexmoError { status: None, error_text: None, detail: detail.into() }
+        NexmoError {
+            status: None,
+            error_text: None,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -65,7 +69,10 @@ impl NexmoClient {
         });
         let client = awc::Client::builder()
             .disable_redirects()
-            .add_default_header(("User-Agent", concat!("nexmo-proxy/", env!("CARGO_PKG_VERSION"))))
+            .add_default_header((
+                "User-Agent",
+                concat!("nexmo-proxy/", env!("CARGO_PKG_VERSION")),
+            ))
             .finish();
         NexmoClient { client }
     }
@@ -82,7 +89,14 @@ impl NexmoClient {
             ("from", from),
             ("to", sms.to.e164_digits()),
             ("text", sms.text),
-            ("type", if gsm::is_gsm(sms.text) { "text" } else { "unicode" }),
+            (
+                "type",
+                if gsm::is_gsm(sms.text) {
+                    "text"
+                } else {
+                    "unicode"
+                },
+            ),
         ];
         if let Some(url) = &settings.dlr_url {
             form.push(("status-report-req", "1"));
@@ -95,15 +109,24 @@ impl NexmoClient {
         let form = Self::form(settings, sms);
         match self.send_once(settings, &form).await {
             Err(Attempt::Throttled { wait, .. }) => {
-                log::warn!("nexmo throttled the message to {}; retrying once in {wait:?}", sms.to.masked());
+                log::warn!(
+                    "nexmo throttled the message to {}; retrying once in {wait:?}",
+                    sms.to.masked()
+                );
                 actix_web::rt::time::sleep(wait).await;
-                self.send_once(settings, &form).await.map_err(|a| a.into_error())
+                self.send_once(settings, &form)
+                    .await
+                    .map_err(|a| a.into_error())
             }
             other => other.map_err(|a| a.into_error()),
         }
     }
 
-    async fn send_once(&self, settings: &NexmoSettings, form: &[(&str, &str)]) -> Result<Sent, Attempt> {
+    async fn send_once(
+        &self,
+        settings: &NexmoSettings,
+        form: &[(&str, &str)],
+    ) -> Result<Sent, Attempt> {
         let mut resp = self
             .client
             .post(settings.url.as_str())
@@ -112,13 +135,15 @@ impl NexmoClient {
             .await
             .map_err(|e| Attempt::Failed(NexmoError::transport(format!("request failed: {e}"))))?;
         let status = resp.status();
-        let body = resp
-            .body()
-            .limit(256 * 1024)
-            .await
-            .map_err(|e| Attempt::Failed(NexmoError::transport(format!("reading the reply failed: {e}"))))?;
+        let body = resp.body().limit(256 * 1024).await.map_err(|e| {
+            Attempt::Failed(NexmoError::transport(format!(
+                "reading the reply failed: {e}"
+            )))
+        })?;
         if !status.is_success() {
-            return Err(Attempt::Failed(NexmoError::transport(format!("HTTP {status}"))));
+            return Err(Attempt::Failed(NexmoError::transport(format!(
+                "HTTP {status}"
+            ))));
         }
         read_reply(&body)
     }
@@ -127,7 +152,10 @@ impl NexmoClient {
 enum Attempt {
     Failed(NexmoError),
     /// Every part was throttled; nothing was accepted, so one retry is safe.
-    Throttled { wait: Duration, error: NexmoError },
+    Throttled {
+        wait: Duration,
+        error: NexmoError,
+    },
 }
 
 impl Attempt {
@@ -147,9 +175,13 @@ fn field(v: &Value, name: &str) -> Option<String> {
 }
 
 fn read_reply(body: &[u8]) -> Result<Sent, Attempt> {
-    let bad = |what: &str| Attempt::Failed(NexmoError::transport(format!("unexpected reply: {what}")));
+    let bad =
+        |what: &str| Attempt::Failed(NexmoError::transport(format!("unexpected reply: {what}")));
     let json: Value = serde_json::from_slice(body).map_err(|_| bad("not JSON"))?;
-    let messages = json.get("messages").and_then(Value::as_array).ok_or_else(|| bad("no messages array"))?;
+    let messages = json
+        .get("messages")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("no messages array"))?;
     if messages.is_empty() {
         return Err(bad("empty messages array"));
     }
@@ -166,7 +198,10 @@ fn read_reply(body: &[u8]) -> Result<Sent, Attempt> {
             if first_failure.is_none() {
                 let text = field(m, "error-text");
                 first_failure = Some(NexmoError {
-                    detail: format!("status {status}: {}", text.as_deref().unwrap_or("(no error-text)")),
+                    detail: format!(
+                        "status {status}: {}",
+                        text.as_deref().unwrap_or("(no error-text)")
+                    ),
                     status: Some(status),
                     error_text: text,
                 });
@@ -174,7 +209,10 @@ fn read_reply(body: &[u8]) -> Result<Sent, Attempt> {
         }
     }
     match first_failure {
-        None => Ok(Sent { parts: ids.len(), message_ids: ids }),
+        None => Ok(Sent {
+            parts: ids.len(),
+            message_ids: ids,
+        }),
         Some(error) if all_throttled => {
             let wait = throttle_wait(error.error_text.as_deref().unwrap_or(""));
             Err(Attempt::Throttled { wait, error })
@@ -191,7 +229,9 @@ fn throttle_wait(text: &str) -> Duration {
         .nth(1)
         .and_then(|rest| rest.split(']').next())
         .and_then(|n| n.trim().parse::<u64>().ok());
-    ms.map(Duration::from_millis).unwrap_or(MAX_THROTTLE_WAIT).min(MAX_THROTTLE_WAIT)
+    ms.map(Duration::from_millis)
+        .unwrap_or(MAX_THROTTLE_WAIT)
+        .min(MAX_THROTTLE_WAIT)
 }
 
 #[cfg(test)]
@@ -200,21 +240,39 @@ mod tests {
 
     #[test]
     fn reads_the_throttle_wait() {
-        assert_eq!(throttle_wait("Throughput Rate Exceeded - please wait [ 702 ] and retry"), Duration::from_millis(702));
-        assert_eq!(throttle_wait("Throughput Rate Exceeded - please wait [ 5000 ] and retry"), MAX_THROTTLE_WAIT);
+        assert_eq!(
+            throttle_wait("Throughput Rate Exceeded - please wait [ 702 ] and retry"),
+            Duration::from_millis(702)
+        );
+        assert_eq!(
+            throttle_wait("Throughput Rate Exceeded - please wait [ 5000 ] and retry"),
+            MAX_THROTTLE_WAIT
+        );
         assert_eq!(throttle_wait("Throttled"), MAX_THROTTLE_WAIT);
     }
 
     #[test]
     fn a_partly_accepted_reply_is_a_failure_that_is_not_retried() {
         let body = br#"{"message-count":"2","messages":[{"status":"0","message-id":"a"},{"status":"1","error-text":"Throttled"}]}"#;
-        assert!(matches!(read_reply(body), Err(Attempt::Failed(e)) if e.status.as_deref() == Some("1")));
+        assert!(
+            matches!(read_reply(body), Err(Attempt::Failed(e)) if e.status.as_deref() == Some("1"))
+        );
     }
 
     #[test]
     fn odd_replies_are_errors() {
-        for body in [&b"<html>"[..], b"{}", br#"{"messages":[]}"#, br#"{"messages":[{"to":"1"}]}"#, b"[]"] {
-            assert!(matches!(read_reply(body), Err(Attempt::Failed(_))), "{}", String::from_utf8_lossy(body));
+        for body in [
+            &b"<html>"[..],
+            b"{}",
+            br#"{"messages":[]}"#,
+            br#"{"messages":[{"to":"1"}]}"#,
+            b"[]",
+        ] {
+            assert!(
+                matches!(read_reply(body), Err(Attempt::Failed(_))),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 }

@@ -20,7 +20,8 @@ pub struct Country(Region);
 impl Country {
     /// Accepts `"DE"` or `"de"`; refuses codes without phone metadata.
     pub fn parse(code: &str) -> Result<Country, String> {
-        Country::known(code).ok_or_else(|| format!("{code:?} is not a known ISO 3166 alpha-2 country code"))
+        Country::known(code)
+            .ok_or_else(|| format!("{code:?} is not a known ISO 3166 alpha-2 country code"))
     }
 
     /// `Some` for a known region, `None` for anything else (never an error:
@@ -217,11 +218,24 @@ impl Invalid {
 fn is_separator(c: char) -> bool {
     matches!(
         c,
-        ' ' | '\u{a0}' | '\u{2007}' | '\u{202f}' | '\u{3000}' | '\t'
-            | '.' | '\u{ff0e}'
-            | '-' | '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{ff0d}'
-            | '(' | ')' | '\u{ff08}' | '\u{ff09}'
-            | '/' | '\u{ff0f}'
+        ' ' | '\u{a0}'
+            | '\u{2007}'
+            | '\u{202f}'
+            | '\u{3000}'
+            | '\t'
+            | '.'
+            | '\u{ff0e}'
+            | '-'
+            | '\u{2010}'
+            ..='\u{2015}'
+                | '\u{2212}'
+                | '\u{ff0d}'
+                | '('
+                | ')'
+                | '\u{ff08}'
+                | '\u{ff09}'
+                | '/'
+                | '\u{ff0f}'
     )
 }
 
@@ -285,7 +299,10 @@ fn finish(parsed: Result<LibNumber, ParseError>) -> Result<PhoneNumber, Invalid>
     Ok(PhoneNumber {
         e164: n.format_as(PhoneNumberFormat::E164).into_owned(),
         display: n.format_as(PhoneNumberFormat::International).into_owned(),
-        country: n.get_region_code().filter(|r| *r != Region::World).map(Country),
+        country: n
+            .get_region_code()
+            .filter(|r| *r != Region::World)
+            .map(Country),
         kind: NumberKind::from_lib(n.get_type()),
     })
 }

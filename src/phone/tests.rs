@@ -6,50 +6,170 @@ fn region(code: &str) -> Country {
 
 /// (name, input, region for national numbers, expected display or reason)
 const CASES: &[(&str, &str, &str, &str)] = &[
-    ("de mobile national", "0176 12345678", "DE", "+49 176 12345678"),
-    ("de mobile compact", "017612345678", "DE", "+49 176 12345678"),
-    ("de international", "+49 176 12345678", "US", "+49 176 12345678"),
-    ("de international compact stays german with a us default", "+4917612345678", "US", "+49 176 12345678"),
-    ("de 00 prefix", "0049 176 12345678", "US", "+49 176 12345678"),
-    ("de 00 prefix compact", "004917612345678", "FR", "+49 176 12345678"),
-    ("de trunk marker", "+49 (0)176 1234 5678", "US", "+49 176 12345678"),
+    (
+        "de mobile national",
+        "0176 12345678",
+        "DE",
+        "+49 176 12345678",
+    ),
+    (
+        "de mobile compact",
+        "017612345678",
+        "DE",
+        "+49 176 12345678",
+    ),
+    (
+        "de international",
+        "+49 176 12345678",
+        "US",
+        "+49 176 12345678",
+    ),
+    (
+        "de international compact stays german with a us default",
+        "+4917612345678",
+        "US",
+        "+49 176 12345678",
+    ),
+    (
+        "de 00 prefix",
+        "0049 176 12345678",
+        "US",
+        "+49 176 12345678",
+    ),
+    (
+        "de 00 prefix compact",
+        "004917612345678",
+        "FR",
+        "+49 176 12345678",
+    ),
+    (
+        "de trunk marker",
+        "+49 (0)176 1234 5678",
+        "US",
+        "+49 176 12345678",
+    ),
     ("de dashes", "+49-176-1234-5678", "US", "+49 176 12345678"),
     ("de dots", "0176.1234.5678", "DE", "+49 176 12345678"),
     ("de brackets", "(0176) 123 456 78", "DE", "+49 176 12345678"),
     ("de slash", "0176/12345678", "DE", "+49 176 12345678"),
-    ("de full-width digits", "０１７６ １２３４５６７８", "DE", "+49 176 12345678"),
-    ("de full-width plus", "＋４９ １７６ １２３４５６７８", "US", "+49 176 12345678"),
-    ("de arabic-indic digits", "٠١٧٦١٢٣٤٥٦٧٨", "DE", "+49 176 12345678"),
-    ("de eastern arabic digits", "۰۱۷۶۱۲۳۴۵۶۷۸", "DE", "+49 176 12345678"),
-    ("de devanagari digits", "०१७६१२३४५६७८", "DE", "+49 176 12345678"),
-    ("de plus decoded as space", " 4917612345678", "DE", "+49 176 12345678"),
-    ("de nbsp separators", "0176\u{a0}1234\u{a0}5678", "DE", "+49 176 12345678"),
+    (
+        "de full-width digits",
+        "０１７６ １２３４５６７８",
+        "DE",
+        "+49 176 12345678",
+    ),
+    (
+        "de full-width plus",
+        "＋４９ １７６ １２３４５６７８",
+        "US",
+        "+49 176 12345678",
+    ),
+    (
+        "de arabic-indic digits",
+        "٠١٧٦١٢٣٤٥٦٧٨",
+        "DE",
+        "+49 176 12345678",
+    ),
+    (
+        "de eastern arabic digits",
+        "۰۱۷۶۱۲۳۴۵۶۷۸",
+        "DE",
+        "+49 176 12345678",
+    ),
+    (
+        "de devanagari digits",
+        "०१७६१२३४५६७८",
+        "DE",
+        "+49 176 12345678",
+    ),
+    (
+        "de plus decoded as space",
+        " 4917612345678",
+        "DE",
+        "+49 176 12345678",
+    ),
+    (
+        "de nbsp separators",
+        "0176\u{a0}1234\u{a0}5678",
+        "DE",
+        "+49 176 12345678",
+    ),
     ("de unicode dash", "0176‐12345678", "DE", "+49 176 12345678"),
-    ("de fixed line berlin", "030 12345678", "DE", "+49 30 12345678"),
+    (
+        "de fixed line berlin",
+        "030 12345678",
+        "DE",
+        "+49 30 12345678",
+    ),
     ("de two digits", "12", "DE", "invalid"),
     ("de short invalid", "+49 123", "US", "invalid"),
-    ("de too short after the country code", "+49 1", "US", "too_short"),
-    ("de national mobile is too long in the us", "0176 12345678", "US", "too_long"),
-    ("vanity letters are refused", "0176ABCDEFGH", "DE", "not_a_number"),
+    (
+        "de too short after the country code",
+        "+49 1",
+        "US",
+        "too_short",
+    ),
+    (
+        "de national mobile is too long in the us",
+        "0176 12345678",
+        "US",
+        "too_long",
+    ),
+    (
+        "vanity letters are refused",
+        "0176ABCDEFGH",
+        "DE",
+        "not_a_number",
+    ),
     ("garbage", "abcdefg", "DE", "not_a_number"),
     ("script injection", "<script>", "DE", "not_a_number"),
     ("two pluses", "++4917612345678", "DE", "not_a_number"),
     ("plus in the middle", "0176+12345678", "DE", "not_a_number"),
-    ("extension text", "0176 12345678 ext. 12", "DE", "not_a_number"),
+    (
+        "extension text",
+        "0176 12345678 ext. 12",
+        "DE",
+        "not_a_number",
+    ),
     ("only separators", "--- ()", "DE", "not_a_number"),
-    ("unknown country code", "+999 1234567", "DE", "invalid_country"),
+    (
+        "unknown country code",
+        "+999 1234567",
+        "DE",
+        "invalid_country",
+    ),
     ("21 digits", "123456789012345678901", "DE", "too_long"),
-    ("over the input cap", "0176 12345678                                                     ", "DE", "too_long"),
+    (
+        "over the input cap",
+        "0176 12345678                                                     ",
+        "DE",
+        "too_long",
+    ),
     ("us", "+1 212-555-1234", "DE", "+1 212-555-1234"),
     ("us national", "(212) 555-1234", "US", "+1 212-555-1234"),
-    ("us 011 prefix from the us", "011 49 176 12345678", "US", "+49 176 12345678"),
+    (
+        "us 011 prefix from the us",
+        "011 49 176 12345678",
+        "US",
+        "+49 176 12345678",
+    ),
     ("jamaica", "+1 876-555-1234", "DE", "+1 876-555-1234"),
     ("canada", "+1 604 555 5555", "DE", "+1 604-555-5555"),
     ("gb fixed", "020 7183 8750", "GB", "+44 20 7183 8750"),
     ("gb mobile", "07400 123456", "GB", "+44 7400 123456"),
-    ("gb international", "+44 7400 123456", "DE", "+44 7400 123456"),
+    (
+        "gb international",
+        "+44 7400 123456",
+        "DE",
+        "+44 7400 123456",
+    ),
     ("fr mobile", "06 12 34 56 78", "FR", "+33 6 12 34 56 78"),
-    ("fr international", "+33612345678", "DE", "+33 6 12 34 56 78"),
+    (
+        "fr international",
+        "+33612345678",
+        "DE",
+        "+33 6 12 34 56 78",
+    ),
     ("at mobile", "0664 1234567", "AT", "+43 664 1234567"),
     ("ch mobile", "078 123 45 67", "CH", "+41 78 123 45 67"),
     ("it mobile", "312 345 6789", "IT", "+39 312 345 6789"),
@@ -62,7 +182,12 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     ("jp mobile", "090-1234-5678", "JP", "+81 90-1234-5678"),
     ("cn mobile", "131 2345 6789", "CN", "+86 131 2345 6789"),
     ("au mobile", "0412 345 678", "AU", "+61 412 345 678"),
-    ("ru mobile with 8 trunk", "8 912 345-67-89", "RU", "+7 912 345-67-89"),
+    (
+        "ru mobile with 8 trunk",
+        "8 912 345-67-89",
+        "RU",
+        "+7 912 345-67-89",
+    ),
     ("za mobile", "071 123 4567", "ZA", "+27 71 123 4567"),
     ("mx mobile", "+52 55 1234 5678", "DE", "+52 55 1234 5678"),
     ("be mobile", "0470 12 34 56", "BE", "+32 470 12 34 56"),
@@ -85,7 +210,9 @@ fn normalises_a_table_of_numbers() {
             Err(e) => e.reason().to_string(),
         };
         if got != *want {
-            failures.push(format!("{name}: {input:?} ({default}) gave {got:?}, want {want:?}"));
+            failures.push(format!(
+                "{name}: {input:?} ({default}) gave {got:?}, want {want:?}"
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -116,7 +243,9 @@ fn carries_e164_country_and_type() {
 
 #[test]
 fn international_input_never_asks_for_a_region() {
-    let n = parse("+44 7400 123456", || panic!("guessed a region for an international number"));
+    let n = parse("+44 7400 123456", || {
+        panic!("guessed a region for an international number")
+    });
     assert!(n.is_ok());
 }
 

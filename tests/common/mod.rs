@@ -2,7 +2,7 @@
 //! binary on port 0 with a per-test TOML in a temp dir, the real
 //! `fake-nexmo` binary on port 0, and a private `redis-server` on a free
 //! port. Everything is polled with a deadline; nothing sleeps blindly.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -32,9 +32,9 @@ fn collect_lines(
     stream: impl std::io::Read + Send + 'static,
     sink: Arc<Mutex<String>>,
     ready: impl Fn(&str) -> bool + Send + 'static,
-) -> mpsc::Receiver<String> {
+) -> (mpsc::Receiver<String>, std::thread::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
+    let handle = std::thread::spawn(move || {
         let mut reader = BufReader::new(stream);
         let mut line = String::new();
         let mut sent = false;
@@ -47,7 +47,7 @@ fn collect_lines(
             line.clear();
         }
     });
-    rx
+    (rx, handle)
 }
 
 pub struct TestApp {
@@ -69,7 +69,11 @@ pub struct Spawn<'a> {
 
 impl<'a> Spawn<'a> {
     pub fn new(toml: &'a str) -> Self {
-        Spawn { toml, env: Vec::new(), args: Vec::new() }
+        Spawn {
+            toml,
+            env: Vec::new(),
+            args: Vec::new(),
+        }
     }
 
     pub fn env(mut self, k: &str, v: &str) -> Self {
@@ -104,28 +108,40 @@ impl<'a> Spawn<'a> {
         let mut child = cmd.spawn().map_err(|e| e.to_string())?;
         let logs = Arc::new(Mutex::new(String::new()));
         let stderr = child.stderr.take().ok_or("no stderr")?;
-        let rx = collect_lines(stderr, logs.clone(), |l| l.contains("listening on http://"));
+        let (rx, reader) =
+            collect_lines(stderr, logs.clone(), |l| l.contains("listening on http://"));
         let start = Instant::now();
         let line = loop {
             if let Ok(line) = rx.recv_timeout(Duration::from_millis(50)) {
                 break line;
             }
             if let Ok(Some(status)) = child.try_wait() {
-                // Give the reader thread a moment to drain what was written.
-                let drained = Instant::now();
-                while drained.elapsed() < Duration::from_secs(2) && !logs.lock().unwrap().contains("\n") {
-                    std::thread::yield_now();
-                }
-                std::thread::sleep(Duration::from_millis(100));
-                return Err(format!("proxy exited ({status}) before listening:\n{}", logs.lock().unwrap()));
+                // The reader ends at EOF, so joining it collects every line.
+                let _ = reader.join();
+                return Err(format!(
+                    "proxy exited ({status}) before listening:\n{}",
+                    logs.lock().unwrap()
+                ));
             }
             if start.elapsed() > DEADLINE {
                 let _ = child.kill();
-                return Err(format!("proxy did not start within {DEADLINE:?}:\n{}", logs.lock().unwrap()));
+                return Err(format!(
+                    "proxy did not start within {DEADLINE:?}:\n{}",
+                    logs.lock().unwrap()
+                ));
             }
         };
-        let addr = line.rsplit("http://").next().unwrap_or("").trim().to_string();
-        let port: u16 = addr.rsplit(':').next().and_then(|p| p.parse().ok()).ok_or(format!("no port in {line:?}"))?;
+        let addr = line
+            .rsplit("http://")
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        let port: u16 = addr
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .ok_or(format!("no port in {line:?}"))?;
         Ok(TestApp {
             base: format!("http://127.0.0.1:{port}"),
             port,
@@ -133,7 +149,9 @@ impl<'a> Spawn<'a> {
             logs,
             dir,
             config,
-            client: awc::Client::builder().timeout(Duration::from_secs(30)).finish(),
+            client: awc::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .finish(),
         })
     }
 }
@@ -146,7 +164,8 @@ pub struct Answer {
 
 impl Answer {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -156,7 +175,11 @@ impl Answer {
     /// The JSON inside a JSONP body `/**/name({...});`.
     pub fn jsonp(&self, name: &str) -> Value {
         let prefix = format!("/**/{name}(");
-        let inner = self.body.strip_prefix(&prefix).and_then(|s| s.strip_suffix(");")).unwrap_or_else(|| panic!("not JSONP for {name}: {:?}", self.body));
+        let inner = self
+            .body
+            .strip_prefix(&prefix)
+            .and_then(|s| s.strip_suffix(");"))
+            .unwrap_or_else(|| panic!("not JSONP for {name}: {:?}", self.body));
         serde_json::from_str(inner).unwrap()
     }
 }
@@ -179,16 +202,29 @@ impl TestApp {
         for (k, v) in headers {
             req = req.insert_header((*k, *v));
         }
-        let mut resp = req.send().await.unwrap_or_else(|e| panic!("GET {path_and_query}: {e}"));
+        let mut resp = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path_and_query}: {e}"));
         let body = resp.body().limit(1 << 20).await.unwrap();
-        Answer { status: resp.status().as_u16(), headers: resp.headers().clone(), body: String::from_utf8_lossy(&body).into_owned() }
+        Answer {
+            status: resp.status().as_u16(),
+            headers: resp.headers().clone(),
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
     }
 
     pub async fn post(&self, path: &str, content_type: &str, body: &str) -> Answer {
         self.request("POST", path, content_type, body).await
     }
 
-    pub async fn request(&self, method: &str, path: &str, content_type: &str, body: &str) -> Answer {
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &str,
+    ) -> Answer {
         let m = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
         let mut resp = self
             .client
@@ -198,7 +234,11 @@ impl TestApp {
             .await
             .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         let body = resp.body().limit(1 << 20).await.unwrap();
-        Answer { status: resp.status().as_u16(), headers: resp.headers().clone(), body: String::from_utf8_lossy(&body).into_owned() }
+        Answer {
+            status: resp.status().as_u16(),
+            headers: resp.headers().clone(),
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
     }
 
     pub fn logs(&self) -> String {
@@ -253,10 +293,18 @@ impl FakeNexmo {
             .spawn()
             .expect("fake-nexmo starts");
         let out = child.stdout.take().unwrap();
-        let rx = collect_lines(out, Arc::new(Mutex::new(String::new())), |l| l.contains("listening on http://"));
-        let line = rx.recv_timeout(DEADLINE).expect("fake-nexmo prints its address");
+        let (rx, _) = collect_lines(out, Arc::new(Mutex::new(String::new())), |l| {
+            l.contains("listening on http://")
+        });
+        let line = rx
+            .recv_timeout(DEADLINE)
+            .expect("fake-nexmo prints its address");
         let base = line.trim().rsplit(' ').next().unwrap().to_string();
-        FakeNexmo { base, child, client: awc::Client::default() }
+        FakeNexmo {
+            base,
+            child,
+            client: awc::Client::default(),
+        }
     }
 
     /// `nexmo.url` for a proxy that should use this fake.
@@ -265,7 +313,12 @@ impl FakeNexmo {
     }
 
     pub async fn received(&self) -> Vec<Value> {
-        let mut r = self.client.get(format!("{}/_log", self.base)).send().await.unwrap();
+        let mut r = self
+            .client
+            .get(format!("{}/_log", self.base))
+            .send()
+            .await
+            .unwrap();
         let v: Value = r.json().limit(1 << 24).await.unwrap();
         v.as_array().cloned().unwrap_or_default()
     }
@@ -285,7 +338,11 @@ pub struct Redis {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Redis {
@@ -302,7 +359,16 @@ impl Redis {
 
     pub fn restart(&mut self) {
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -320,10 +386,15 @@ impl Redis {
 
     fn ping(&self) -> bool {
         use std::io::{Read, Write};
-        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else { return false };
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
         let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
         let mut buf = [0u8; 16];
-        s.write_all(b"PING\r\n").is_ok() && s.read(&mut buf).map(|n| buf[..n].starts_with(b"+PONG")).unwrap_or(false)
+        s.write_all(b"PING\r\n").is_ok()
+            && s.read(&mut buf)
+                .map(|n| buf[..n].starts_with(b"+PONG"))
+                .unwrap_or(false)
     }
 
     pub fn stop(&mut self) {
@@ -335,7 +406,11 @@ impl Redis {
 
     /// Runs a command with `redis-cli` against this server.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli").args(["-p", &self.port.to_string()]).args(args).output().expect("redis-cli");
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli");
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 }
