@@ -50,8 +50,14 @@ async fn a_message_is_sent_as_a_form_post_and_answered_with_its_ids() {
     assert_eq!(got.len(), 1);
     let r = &got[0];
     assert_eq!(r["method"], "POST");
-    assert_eq!(r["query"], "", "nothing, and so no secret, travels in the URL");
-    assert!(r["content_type"].as_str().unwrap().starts_with("application/x-www-form-urlencoded"));
+    assert_eq!(
+        r["query"], "",
+        "nothing, and so no secret, travels in the URL"
+    );
+    assert!(r["content_type"]
+        .as_str()
+        .unwrap()
+        .starts_with("application/x-www-form-urlencoded"));
     let p = params(r);
     let want = json!({
         "api_key": API_KEY, "api_secret": API_SECRET, "from": "Acme",
@@ -88,7 +94,10 @@ vars = { text = "012345678901234567890123456789012345678901234567890123456789012
         assert_eq!(a.json()["status"], "ok", "{path}: {}", a.body);
     }
     let got = fake.received().await;
-    let types: Vec<&str> = got.iter().map(|r| params(r)["type"].as_str().unwrap()).collect();
+    let types: Vec<&str> = got
+        .iter()
+        .map(|r| params(r)["type"].as_str().unwrap())
+        .collect();
     // ü is in the GSM table; the em dash is not (so the € text needs unicode
     // only because of it); Cyrillic needs unicode.
     assert_eq!(types, ["text", "unicode", "unicode", "text"]);
@@ -101,7 +110,10 @@ vars = { text = "012345678901234567890123456789012345678901234567890123456789012
 #[actix_web::test]
 async fn euro_alone_stays_gsm() {
     let fake = FakeNexmo::start();
-    let app = TestApp::spawn(&config(&fake, "[[endpoint]]\npath = \"/eur/\"\nsender = \"Acme\"\nmessage = \"Only 5 € today\"\n"));
+    let app = TestApp::spawn(&config(
+        &fake,
+        "[[endpoint]]\npath = \"/eur/\"\nsender = \"Acme\"\nmessage = \"Only 5 € today\"\n",
+    ));
     app.get("/eur/?receiver=%2B4917612345678").await;
     assert_eq!(params(&fake.received().await[0])["type"], "text");
 }
@@ -115,7 +127,12 @@ async fn north_american_receivers_get_the_long_virtual_number_as_sender() {
     let a = app.get("/message/?receiver=%2B18765551234").await;
     assert_eq!(a.json()["status"], "ok");
     app.get("/message/?receiver=%2B447400123456").await;
-    let froms: Vec<String> = fake.received().await.iter().map(|r| params(r)["from"].as_str().unwrap().to_string()).collect();
+    let froms: Vec<String> = fake
+        .received()
+        .await
+        .iter()
+        .map(|r| params(r)["from"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(froms, ["15551230000", "15551230000", "Acme"]);
 }
 
@@ -125,9 +142,18 @@ async fn missing_and_invalid_receivers_never_reach_nexmo() {
     let app = TestApp::spawn(&config(&fake, ""));
     for (q, want) in [
         ("", json!({"status": "error", "error": "receiver_missing"})),
-        ("receiver=", json!({"status": "error", "error": "receiver_missing"})),
-        ("receiver=12", json!({"status": "error", "error": "receiver_validation"})),
-        ("receiver=abc", json!({"status": "error", "error": "receiver_validation"})),
+        (
+            "receiver=",
+            json!({"status": "error", "error": "receiver_missing"}),
+        ),
+        (
+            "receiver=12",
+            json!({"status": "error", "error": "receiver_validation"}),
+        ),
+        (
+            "receiver=abc",
+            json!({"status": "error", "error": "receiver_validation"}),
+        ),
     ] {
         let a = app.get(&format!("/message/?{q}")).await;
         assert_eq!(a.status, 200);
@@ -159,7 +185,11 @@ async fn every_nexmo_failure_is_a_nexmo_error_and_the_proxy_keeps_serving() {
         ("96", Some("1")), // one part accepted, one throttled: not retried
     ];
     for (magic, status) in cases {
-        let a = app.get(&format!("/message/?receiver=%2B49176000000{magic}&callback=cb")).await;
+        let a = app
+            .get(&format!(
+                "/message/?receiver=%2B49176000000{magic}&callback=cb"
+            ))
+            .await;
         let body = a.jsonp("cb");
         assert_eq!(a.status, 200, "{magic}");
         assert_eq!(body["status"], "error", "{magic}: {body}");
@@ -172,7 +202,10 @@ async fn every_nexmo_failure_is_a_nexmo_error_and_the_proxy_keeps_serving() {
         }
     }
     // Still serving.
-    assert_eq!(app.get("/message/?receiver=%2B4917612345678").await.json()["status"], "ok");
+    assert_eq!(
+        app.get("/message/?receiver=%2B4917612345678").await.json()["status"],
+        "ok"
+    );
     // Nothing was sent twice except the one throttled-everything retry.
     let got = fake.received().await;
     let count = |to: &str| got.iter().filter(|r| params(r)["to"] == to).count();
@@ -180,7 +213,10 @@ async fn every_nexmo_failure_is_a_nexmo_error_and_the_proxy_keeps_serving() {
     assert_eq!(count("4917600000096"), 1);
     assert_eq!(count("4917600000092"), 1);
     let logs = app.logs();
-    assert!(!logs.contains(API_SECRET), "the secret leaked into the logs");
+    assert!(
+        !logs.contains(API_SECRET),
+        "the secret leaked into the logs"
+    );
 }
 
 #[actix_web::test]
@@ -194,7 +230,11 @@ async fn a_throttled_send_is_retried_once_and_succeeds() {
 
 #[actix_web::test]
 async fn a_refused_connection_is_a_nexmo_error() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let toml = format!(
         "[nexmo]\napi_key = \"k\"\napi_secret = \"s\"\nurl = \"http://127.0.0.1:{port}/sms/json\"\n[[endpoint]]\npath = \"/m/\"\nsender = \"A\"\nmessage = \"x\"\n"
     );
@@ -228,19 +268,48 @@ app = "Example"
 platform = "ios|android"
 "#;
     let app = TestApp::spawn(&config(&fake, extra));
-    let a = app.get("/app/?receiver=%2B4917612345678&platform=ios").await;
+    let a = app
+        .get("/app/?receiver=%2B4917612345678&platform=ios")
+        .await;
     assert_eq!(a.json()["status"], "ok");
-    let a = app.get_with("/app/?receiver=%2B4917612345678&platform=android", &[("accept-language", "de-AT, en;q=0.5")]).await;
+    let a = app
+        .get_with(
+            "/app/?receiver=%2B4917612345678&platform=android",
+            &[("accept-language", "de-AT, en;q=0.5")],
+        )
+        .await;
     assert_eq!(a.json()["status"], "ok");
-    let a = app.get_with("/app/?receiver=%2B4917612345678&platform=ios", &[("accept-language", "fr, it;q=0.5")]).await;
+    let a = app
+        .get_with(
+            "/app/?receiver=%2B4917612345678&platform=ios",
+            &[("accept-language", "fr, it;q=0.5")],
+        )
+        .await;
     assert_eq!(a.json()["status"], "ok");
-    for (q, param) in [("platform=windows", "platform"), ("platform=ios%20x", "platform"), ("", "platform"), ("platform=iosandroid", "platform")] {
-        let a = app.get(&format!("/app/?receiver=%2B4917612345678&{q}")).await;
-        assert_eq!(a.json(), json!({"status": "error", "error": "param_validation", "param": param}), "{q}");
+    for (q, param) in [
+        ("platform=windows", "platform"),
+        ("platform=ios%20x", "platform"),
+        ("", "platform"),
+        ("platform=iosandroid", "platform"),
+    ] {
+        let a = app
+            .get(&format!("/app/?receiver=%2B4917612345678&{q}"))
+            .await;
+        assert_eq!(
+            a.json(),
+            json!({"status": "error", "error": "param_validation", "param": param}),
+            "{q}"
+        );
     }
     // Undeclared parameters never reach the text.
-    app.get("/app/?receiver=%2B4917612345678&platform=ios&app=EVIL&text=EVIL").await;
-    let texts: Vec<String> = fake.received().await.iter().map(|r| params(r)["text"].as_str().unwrap().to_string()).collect();
+    app.get("/app/?receiver=%2B4917612345678&platform=ios&app=EVIL&text=EVIL")
+        .await;
+    let texts: Vec<String> = fake
+        .received()
+        .await
+        .iter()
+        .map(|r| params(r)["text"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(
         texts,
         [
@@ -255,7 +324,8 @@ platform = "ios|android"
 #[actix_web::test]
 async fn dry_run_logs_instead_of_sending() {
     let fake = FakeNexmo::start();
-    let toml = format!("{}\n", config(&fake, "")).replace("timeout = \"2s\"", "timeout = \"2s\"\ndry_run = true");
+    let toml = format!("{}\n", config(&fake, ""))
+        .replace("timeout = \"2s\"", "timeout = \"2s\"\ndry_run = true");
     let app = TestApp::spawn(&toml);
     let a = app.get("/message/?receiver=%2B4917612345678").await.json();
     assert_eq!(a["status"], "ok");
@@ -281,15 +351,25 @@ async fn the_legacy_default_handler_serves_at_request_path() {
         .unwrap();
     let a = app.get("/legacy/?receiver=0176%2012345678").await.json();
     assert_eq!(a["status"], "ok", "{a}");
-    assert_eq!(params(&fake.received().await[0])["text"], "Hallo von Example");
+    assert_eq!(
+        params(&fake.received().await[0])["text"],
+        "Hallo von Example"
+    );
 }
 
 #[actix_web::test]
 async fn without_credentials_the_proxy_refuses_to_start_and_says_why() {
-    let err = Spawn::new("[[endpoint]]\npath = \"/m/\"\nsender = \"A\"\nmessage = \"x\"\n").start().err().unwrap();
+    let err = Spawn::new("[[endpoint]]\npath = \"/m/\"\nsender = \"A\"\nmessage = \"x\"\n")
+        .start()
+        .err()
+        .unwrap();
     assert!(err.contains("nexmo.api_key: not set"), "{err}");
     assert!(err.contains("nexmo.api_secret: not set"), "{err}");
-    let err = Spawn::new("[defaults]\n").env("MESSAGE", "x").start().err().unwrap();
+    let err = Spawn::new("[defaults]\n")
+        .env("MESSAGE", "x")
+        .start()
+        .err()
+        .unwrap();
     assert!(err.contains("SENDER (--sender) is missing"), "{err}");
 }
 
@@ -297,8 +377,20 @@ async fn without_credentials_the_proxy_refuses_to_start_and_says_why() {
 async fn post_bodies_work_for_messages() {
     let fake = FakeNexmo::start();
     let app = TestApp::spawn(&config(&fake, ""));
-    let a = app.post("/message/", "application/json", r#"{"receiver": "+447400123456"}"#).await;
+    let a = app
+        .post(
+            "/message/",
+            "application/json",
+            r#"{"receiver": "+447400123456"}"#,
+        )
+        .await;
     assert_eq!(a.json()["number"], "+44 7400 123456");
-    let a = app.post("/message/", "application/x-www-form-urlencoded", "receiver=%2B33612345678").await;
+    let a = app
+        .post(
+            "/message/",
+            "application/x-www-form-urlencoded",
+            "receiver=%2B33612345678",
+        )
+        .await;
     assert_eq!(a.json()["number"], "+33 6 12 34 56 78");
 }

@@ -1,0 +1,208 @@
+//! Limits hold exactly: in-process, through a private Redis, and across two
+//! proxy instances sharing that Redis.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+use common::{FakeNexmo, Redis, TestApp, API_KEY, API_SECRET};
+use futures_util::future::join_all;
+use std::time::{Duration, Instant};
+
+fn toml(fake: &FakeNexmo, redis: Option<&Redis>, limits: &str) -> String {
+    let redis = redis
+        .map(|r| format!("[redis]\nurl = \"{}\"\n", r.url()))
+        .unwrap_or_default();
+    format!(
+        r#"
+{redis}
+[nexmo]
+api_key = "{API_KEY}"
+api_secret = "{API_SECRET}"
+url = "{}"
+[validation]
+limits = {limits}
+[[endpoint]]
+path = "/message/"
+sender = "Acme"
+message = "hi"
+limits = {limits}
+[[endpoint]]
+path = "/other/"
+sender = "Acme"
+message = "hi"
+limits = {limits}
+"#,
+        fake.sms_url()
+    )
+}
+
+/// Fires `n` requests at once and counts the answers that were not limited.
+async fn burst(app: &TestApp, path: &str, n: usize) -> usize {
+    let answers = join_all((0..n).map(|_| app.get(path))).await;
+    answers
+        .iter()
+        .filter(|a| {
+            let j = a.json();
+            assert_eq!(a.status, 200, "{}", a.body);
+            j["error"] != "limit_acceded"
+        })
+        .count()
+}
+
+const TEN_PER_HOUR: &str = r#"[{ per = "ip", max = 10, window = "1h" }]"#;
+
+#[actix_web::test]
+async fn two_hundred_concurrent_requests_admit_exactly_ten_in_process() {
+    let fake = FakeNexmo::start();
+    let app = TestApp::spawn(&toml(&fake, None, TEN_PER_HOUR));
+    assert!(app.logs().contains("limiter: in-process"));
+    assert_eq!(burst(&app, "/validate_number/?number=1", 200).await, 10);
+    assert_eq!(
+        burst(&app, "/message/?receiver=%2B4917612345678", 200).await,
+        10
+    );
+    assert_eq!(fake.received().await.len(), 10);
+}
+
+#[actix_web::test]
+async fn two_hundred_concurrent_requests_admit_exactly_ten_through_redis() {
+    let fake = FakeNexmo::start();
+    let redis = Redis::start();
+    let app = TestApp::spawn(&toml(&fake, Some(&redis), TEN_PER_HOUR));
+    assert!(app.logs().contains("limiter: redis"));
+    assert_eq!(
+        burst(&app, "/message/?receiver=%2B4917612345678", 200).await,
+        10
+    );
+    assert_eq!(fake.received().await.len(), 10);
+    // Every key carries a TTL.
+    let keys = redis.cli(&["--scan", "--pattern", "nexmo-proxy:*"]);
+    assert!(!keys.is_empty());
+    for key in keys.lines() {
+        let ttl: i64 = redis.cli(&["PTTL", key]).parse().unwrap();
+        assert!(ttl > 0, "{key} has no TTL ({ttl})");
+    }
+}
+
+#[actix_web::test]
+async fn two_instances_sharing_redis_enforce_one_limit() {
+    let fake = FakeNexmo::start();
+    let redis = Redis::start();
+    let config = toml(&fake, Some(&redis), TEN_PER_HOUR);
+    let a = TestApp::spawn(&config);
+    let b = TestApp::spawn(&config);
+    let path = "/message/?receiver=%2B4917612345678";
+    let answers =
+        join_all((0..200).map(|i| if i % 2 == 0 { a.get(path) } else { b.get(path) })).await;
+    let admitted = answers
+        .iter()
+        .filter(|x| x.json()["status"] == "ok")
+        .count();
+    assert_eq!(admitted, 10);
+    assert_eq!(fake.received().await.len(), 10);
+}
+
+#[actix_web::test]
+async fn endpoints_count_separately_unless_a_rule_is_global() {
+    let fake = FakeNexmo::start();
+    let app = TestApp::spawn(&toml(
+        &fake,
+        None,
+        r#"[{ per = "ip", max = 2, window = "1h" }]"#,
+    ));
+    assert_eq!(
+        burst(&app, "/message/?receiver=%2B4917612345678", 5).await,
+        2
+    );
+    assert_eq!(burst(&app, "/other/?receiver=%2B4917612345678", 5).await, 2);
+    let global = r#"[{ per = "ip", max = 3, window = "1h", scope = "global" }]"#;
+    let app = TestApp::spawn(&toml(&fake, None, global));
+    assert_eq!(
+        burst(&app, "/message/?receiver=%2B4917612345678", 2).await,
+        2
+    );
+    assert_eq!(burst(&app, "/other/?receiver=%2B4917612345678", 5).await, 1);
+}
+
+async fn number_rule_counts_only_sends(redis: Option<&Redis>) {
+    let fake = FakeNexmo::start();
+    let limits =
+        r#"[{ per = "ip", max = 100, window = "1h" }, { per = "number", max = 2, window = "1h" }]"#;
+    let app = TestApp::spawn(&toml(&fake, redis, limits));
+    // Invalid receivers count against the ip rule but not against a number.
+    for _ in 0..5 {
+        assert_eq!(
+            app.get("/message/?receiver=123").await.json()["error"],
+            "receiver_validation"
+        );
+    }
+    let ok = |a: &common::Answer| a.json()["status"] == "ok";
+    assert!(ok(&app.get("/message/?receiver=%2B4917612345678").await));
+    assert!(
+        ok(&app.get("/message/?receiver=0176%2012345678").await),
+        "same number, other spelling"
+    );
+    let a = app.get("/message/?receiver=%2B49%20176%2012345678").await;
+    assert_eq!(a.json()["error"], "limit_acceded");
+    assert!(a.header("retry-after").is_some());
+    // Another number has its own budget.
+    assert!(ok(&app.get("/message/?receiver=%2B447400123456").await));
+    assert_eq!(fake.received().await.len(), 3);
+}
+
+#[actix_web::test]
+async fn number_rules_count_only_requests_that_reach_nexmo() {
+    number_rule_counts_only_sends(None).await;
+    let redis = Redis::start();
+    number_rule_counts_only_sends(Some(&redis)).await;
+}
+
+async fn window_expires(redis: Option<&Redis>) {
+    let fake = FakeNexmo::start();
+    let app = TestApp::spawn(&toml(
+        &fake,
+        redis,
+        r#"[{ per = "ip", max = 2, window = "700ms" }]"#,
+    ));
+    let start = Instant::now();
+    assert_eq!(burst(&app, "/validate_number/?number=1", 5).await, 2);
+    let a = app.get("/validate_number/?number=1").await;
+    assert_eq!(a.header("retry-after"), Some("1"));
+    // Poll until the window is over; it must open within its length.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if app.get("/validate_number/?number=1").await.json()["status"] == "ok" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "window never expired");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        start.elapsed() >= Duration::from_millis(650),
+        "opened early: {:?}",
+        start.elapsed()
+    );
+}
+
+#[actix_web::test]
+async fn a_window_expires_after_its_length() {
+    window_expires(None).await;
+    let redis = Redis::start();
+    window_expires(Some(&redis)).await;
+}
+
+#[actix_web::test]
+async fn legacy_redis_variables_select_the_redis_limiter() {
+    let fake = FakeNexmo::start();
+    let redis = Redis::start();
+    let app = common::Spawn::new(&toml(&fake, None, TEN_PER_HOUR))
+        .env("REDIS_HOST", "127.0.0.1")
+        .env("REDIS_PORT", &redis.port.to_string())
+        .start()
+        .unwrap();
+    assert!(app.logs().contains("limiter: redis"));
+    assert_eq!(burst(&app, "/validate_number/?number=1", 20).await, 10);
+    assert!(!redis
+        .cli(&["--scan", "--pattern", "nexmo-proxy:*"])
+        .is_empty());
+}
