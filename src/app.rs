@@ -171,6 +171,7 @@ pub fn run(settings: Settings, sources: Sources) -> Result<(), RunError> {
             log::info!("serving {}", e.path);
         }
         let state = Arc::new(AppState::new(runtime, sources));
+        crate::reload::spawn(state.clone());
         let server = serve(listener, state.clone(), s.server.workers)?;
         // Tests and scripts wait for this line to learn the port.
         log::info!("listening on http://{addr}");

@@ -25,5 +25,5 @@ pub mod geo;
 pub mod limiter;
 pub mod nexmo;
 pub mod phone;
-// pub mod reload;
+pub mod reload;
 pub mod response;

@@ -42,7 +42,10 @@ fn main() -> ExitCode {
         eprintln!("{e}");
         return ExitCode::from(2);
     }
-    let sources = Sources::from_cli(&cli);
+    let mut sources = Sources::from_cli(&cli);
+    // Pin the file found at start-up: a reload must not fall back to
+    // defaults because ./proxy.toml was briefly gone.
+    sources.config_file = sources.resolved_file();
     let settings = match config::load(&sources) {
         Ok(s) => s,
         Err(e) => {

@@ -65,6 +65,8 @@ pub struct Spawn<'a> {
     pub toml: &'a str,
     pub env: Vec<(String, String)>,
     pub args: Vec<String>,
+    /// Use this (prepared) configuration path instead of writing `toml`.
+    pub config_file: Option<PathBuf>,
 }
 
 impl<'a> Spawn<'a> {
@@ -73,6 +75,7 @@ impl<'a> Spawn<'a> {
             toml,
             env: Vec::new(),
             args: Vec::new(),
+            config_file: None,
         }
     }
 
@@ -86,16 +89,26 @@ impl<'a> Spawn<'a> {
         self
     }
 
+    pub fn config_file(mut self, path: PathBuf) -> Self {
+        self.config_file = Some(path);
+        self
+    }
+
     pub fn start(self) -> Result<TestApp, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let config = dir.path().join("proxy.toml");
-        std::fs::write(&config, self.toml).map_err(|e| e.to_string())?;
+        let config = match self.config_file {
+            Some(p) => p,
+            None => {
+                let p = dir.path().join("proxy.toml");
+                std::fs::write(&p, self.toml).map_err(|e| e.to_string())?;
+                p
+            }
+        };
         let mut cmd = Command::new(PROXY);
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("RUST_LOG", "info")
             .env("NEXMO_PROXY_SERVER__LISTEN", "127.0.0.1:0")
-            .env("NEXMO_PROXY_SERVER__WORKERS", "2")
             .arg("--config")
             .arg(&config)
             .args(&self.args)

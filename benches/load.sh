@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Load benchmark: the release proxy against the release fake-nexmo and a
+# private redis-server, driven by wrk. Every figure is reported next to a
+# baseline measured in the same run (fake-nexmo answering a fixed JSON error,
+# i.e. a bare actix-web handler), because this class of machine is small and
+# noisy: read the ratios, not the absolute numbers.
+#
+# Usage: benches/load.sh [duration-seconds (default 10)] [connections (default 32)]
+# Needs: wrk, redis-server (apt-get install wrk redis-server).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR="${1:-10}"
+CONNS="${2:-32}"
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
+command -v redis-server >/dev/null || { echo "redis-server is missing" >&2; exit 1; }
+
+cargo build --release --bins -q
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_for() { # file pattern
+  for _ in $(seq 1 200); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
+  echo "timed out waiting for $2 in $1" >&2; cat "$1" >&2; exit 1
+}
+
+rport=$(free_port)
+redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no >"$work/redis.log" 2>&1 &
+pids+=($!)
+wait_for "$work/redis.log" "Ready to accept connections"
+
+./target/release/fake-nexmo --port 0 >"$work/fake.log" 2>&1 &
+pids+=($!)
+wait_for "$work/fake.log" "listening on"
+fake=$(grep -o 'http://[0-9.:]*' "$work/fake.log" | head -1)
+
+cat >"$work/proxy.toml" <<TOML
+[server]
+listen = "127.0.0.1:0"
+[nexmo]
+api_key = "testkey1"
+api_secret = "testsecret"
+url = "$fake/sms/json"
+[redis]
+url = "redis://127.0.0.1:$rport/0"
+[defaults]
+limits = [{ per = "ip", max = 100000000, window = "1h" }]
+[validation]
+limits = [{ per = "ip", max = 100000000, window = "1h" }]
+[[endpoint]]
+path = "/message/"
+sender = "Bench"
+message = "Your download link: https://example.com/app"
+TOML
+RUST_LOG=warn,nexmo_proxy::app=info ./target/release/nexmo-proxy --config "$work/proxy.toml" >"$work/proxy.log" 2>&1 &
+pids+=($!)
+wait_for "$work/proxy.log" "listening on"
+proxy=$(grep -o 'http://[0-9.:]*' "$work/proxy.log" | tail -1)
+ppid=${pids[-1]}
+
+run() { # name url
+  local out
+  out=$(wrk -t2 -c"$CONNS" -d"${DUR}s" --latency "$2")
+  local rps p50 p99
+  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  if grep -q "Non-2xx" <<<"$out"; then echo "warning: $1 had non-2xx answers" >&2; fi
+  echo "$1|$rps|$p50|$p99"
+}
+
+results=()
+results+=("$(run "baseline (fake-nexmo fixed JSON)" "$fake/sms/json")")
+results+=("$(run "/validate_number/ (+49 mobile)" "$proxy/validate_number/?number=%2B4917612345678")")
+results+=("$(run "/message/ (Redis limit + fake Nexmo)" "$proxy/message/?receiver=%2B4917612345678")")
+rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$ppid/status")
+
+base=$(cut -d'|' -f2 <<<"${results[0]}")
+echo
+echo "wrk -t2 -c$CONNS -d${DUR}s on $(nproc) cores, $(date -u +%Y-%m-%d)"
+echo
+echo "| target | requests/s | ratio to baseline | p50 | p99 |"
+echo "|---|---|---|---|---|"
+for r in "${results[@]}"; do
+  IFS='|' read -r name rps p50 p99 <<<"$r"
+  ratio=$(python3 -c "print(f'{float(\"$rps\")/float(\"$base\"):.2f}')")
+  echo "| $name | $rps | $ratio | $p50 | $p99 |"
+done
+echo
+echo "proxy peak RSS: $((rss_kb / 1024)) MiB"

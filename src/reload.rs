@@ -1,0 +1,265 @@
+//! Hot reload: a saved `proxy.toml` or a `SIGHUP` loads the configuration
+//! again through the same `config::load` as start-up (so environment and
+//! flag overrides still win), builds a whole new `Runtime`, and swaps it in
+//! one step. A configuration that fails anywhere is logged with every
+//! problem and changes nothing. Requests in flight finish on the snapshot
+//! they started with.
+//!
+//! The watcher watches the file's directory, not the file: editors that
+//! save by rename and Kubernetes' `..data` symlink swaps replace the inode a
+//! file watch would follow. Any event there triggers a look at the file's
+//! bytes, and only changed bytes trigger a reload.
+
+use crate::app::{AppState, Runtime};
+use crate::config::{self, EndpointSpec, Settings};
+use notify::RecursiveMode;
+use notify_debouncer_full::new_debouncer;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::mpsc;
+
+/// Quiet time after the last file event before the file is read.
+pub const DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// Why a reload was asked for.
+#[derive(Debug, Clone, Copy)]
+pub enum Trigger {
+    Signal,
+    FileChanged,
+}
+
+/// The outcome of one reload attempt.
+#[derive(Debug)]
+pub enum Outcome {
+    Applied {
+        generation: u64,
+    },
+    Unchanged,
+    Rejected {
+        generation: u64,
+        problems: Vec<String>,
+    },
+}
+
+/// Loads, validates and applies the configuration once.
+pub fn reload_now(state: &AppState, trigger: Trigger) -> Outcome {
+    let current = state.snapshot();
+    let outcome = match config::load(&state.sources) {
+        Err(e) => Err(e
+            .problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()),
+        Ok(mut settings) => {
+            let restart = restart_only_changes(&current.settings, &settings);
+            // The socket and workers stay as they are until a restart; the
+            // running snapshot must say what is really in effect.
+            settings.server.listen = current.settings.server.listen;
+            settings.server.workers = current.settings.server.workers;
+            let changes = describe_changes(&current.settings, &settings);
+            if changes.is_empty() && restart.is_empty() {
+                Ok(None)
+            } else {
+                match Runtime::build(settings, current.generation + 1, Some(&current)) {
+                    Ok(rt) => Ok(Some((rt, changes, restart))),
+                    Err(e) => Err(vec![e.to_string()]),
+                }
+            }
+        }
+    };
+    let mut status = state.reload.lock().unwrap_or_else(|e| e.into_inner());
+    status.last_attempt = Some(SystemTime::now());
+    match outcome {
+        Err(problems) => {
+            for p in &problems {
+                log::error!("reload ({trigger:?}) rejected: {p}");
+            }
+            log::error!("keeping configuration generation {}", current.generation);
+            status.last_error = Some(problems.join("; "));
+            Outcome::Rejected {
+                generation: current.generation,
+                problems,
+            }
+        }
+        Ok(None) => {
+            log::info!(
+                "reload ({trigger:?}): configuration unchanged, keeping generation {}",
+                current.generation
+            );
+            status.last_error = None;
+            Outcome::Unchanged
+        }
+        Ok(Some((rt, changes, restart))) => {
+            let generation = rt.generation;
+            for r in &restart {
+                log::warn!("reload: {r} changed but requires restart; still using the old value");
+            }
+            for w in &rt.settings.warnings {
+                log::warn!("{w}");
+            }
+            state.swap(rt);
+            status.last_error = None;
+            let what = if changes.is_empty() {
+                "nothing live".to_string()
+            } else {
+                changes.join("; ")
+            };
+            log::info!(
+                "reload ({trigger:?}): applied configuration generation {generation}: {what}"
+            );
+            Outcome::Applied { generation }
+        }
+    }
+}
+
+fn restart_only_changes(old: &Settings, new: &Settings) -> Vec<String> {
+    let mut v = Vec::new();
+    if old.server.listen != new.server.listen {
+        v.push(format!(
+            "server.listen ({} -> {})",
+            old.server.listen, new.server.listen
+        ));
+    }
+    if old.server.workers != new.server.workers {
+        v.push(format!(
+            "server.workers ({} -> {})",
+            old.server.workers, new.server.workers
+        ));
+    }
+    v
+}
+
+/// A stable fingerprint of an endpoint, for telling changed ones apart.
+fn fingerprint(e: &EndpointSpec) -> String {
+    format!("{e:?}")
+}
+
+/// What a reload changes, in words (no secret values).
+pub fn describe_changes(old: &Settings, new: &Settings) -> Vec<String> {
+    let mut out = Vec::new();
+    let old_eps: Vec<&EndpointSpec> = old.all_endpoints().collect();
+    let new_eps: Vec<&EndpointSpec> = new.all_endpoints().collect();
+    let old_paths: BTreeSet<&str> = old_eps.iter().map(|e| e.path.as_str()).collect();
+    let new_paths: BTreeSet<&str> = new_eps.iter().map(|e| e.path.as_str()).collect();
+    let added: Vec<&str> = new_paths.difference(&old_paths).copied().collect();
+    let removed: Vec<&str> = old_paths.difference(&new_paths).copied().collect();
+    let changed: Vec<&str> = new_eps
+        .iter()
+        .filter(|n| {
+            old_eps
+                .iter()
+                .any(|o| o.path == n.path && fingerprint(o) != fingerprint(n))
+        })
+        .map(|e| e.path.as_str())
+        .collect();
+    if !added.is_empty() {
+        out.push(format!("endpoints added: {}", added.join(", ")));
+    }
+    if !removed.is_empty() {
+        out.push(format!("endpoints removed: {}", removed.join(", ")));
+    }
+    if !changed.is_empty() {
+        out.push(format!("endpoints changed: {}", changed.join(", ")));
+    }
+    let mut settings = Vec::new();
+    if old.nexmo != new.nexmo {
+        settings.push("nexmo");
+    }
+    if old.redis != new.redis {
+        settings.push("redis (new pool; the old one drains)");
+    }
+    if old.geoip != new.geoip {
+        settings.push("geoip");
+    }
+    if old.server.trusted_proxies != new.server.trusted_proxies {
+        settings.push("server.trusted_proxies");
+    }
+    if old.server.max_body_bytes != new.server.max_body_bytes {
+        settings.push("server.max_body_bytes");
+    }
+    if !settings.is_empty() {
+        out.push(format!("settings changed: {}", settings.join(", ")));
+    }
+    out
+}
+
+fn read_bytes(path: &Path) -> Option<Vec<u8>> {
+    std::fs::read(path).ok()
+}
+
+/// Starts the `SIGHUP` handler and, when there is a configuration file, the
+/// directory watcher. Must run inside the server's runtime.
+pub fn spawn(state: Arc<AppState>) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Trigger>();
+
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(mut hup) => {
+            let tx = tx.clone();
+            actix_web::rt::spawn(async move {
+                while hup.recv().await.is_some() {
+                    let _ = tx.send(Trigger::Signal);
+                }
+            });
+        }
+        Err(e) => log::error!("cannot handle SIGHUP, reload by signal is off: {e}"),
+    }
+
+    let file = state.sources.config_file.clone();
+    if let Some(file) = file.clone() {
+        if let Err(e) = watch(&file, tx.clone()) {
+            log::error!(
+                "cannot watch {} for changes ({e}); reload with SIGHUP",
+                file.display()
+            );
+        }
+    }
+
+    // Read now, before the server says it listens: a write that comes
+    // after must look like a change.
+    let mut last = file.as_deref().and_then(read_bytes);
+    // One task applies reloads, so they never overlap.
+    actix_web::rt::spawn(async move {
+        while let Some(trigger) = rx.recv().await {
+            if let (Trigger::FileChanged, Some(f)) = (trigger, file.as_deref()) {
+                let now = read_bytes(f);
+                if now == last {
+                    continue;
+                }
+                last = now;
+            } else if let Some(f) = file.as_deref() {
+                last = read_bytes(f);
+            }
+            let st = state.clone();
+            // Loading reads files and may open a geo-IP database: off the
+            // event loop.
+            let _ = actix_web::rt::task::spawn_blocking(move || reload_now(&st, trigger)).await;
+        }
+    });
+}
+
+fn watch(file: &Path, tx: mpsc::UnboundedSender<Trigger>) -> notify::Result<()> {
+    let dir: PathBuf = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut debouncer = new_debouncer(
+        DEBOUNCE,
+        None,
+        move |res: notify_debouncer_full::DebounceEventResult| {
+            if res.is_ok() {
+                let _ = tx.send(Trigger::FileChanged);
+            }
+        },
+    )?;
+    debouncer.watch(&dir, RecursiveMode::NonRecursive)?;
+    log::info!(
+        "watching {} for changes to {}",
+        dir.display(),
+        file.display()
+    );
+    // The watcher lives as long as the process.
+    std::mem::forget(debouncer);
+    Ok(())
+}
