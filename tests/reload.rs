@@ -162,7 +162,8 @@ async fn bad_edits_keep_the_old_configuration_and_a_good_save_after_is_applied()
     let path = app.config.clone();
     let m = "/message/?receiver=%2B4917612345678";
     let truncated = &good[..good.len() - 10];
-    let bad_edits: Vec<(&str, Box<dyn Fn()>)> = vec![
+    type Edit<'a> = Box<dyn Fn() + 'a>;
+    let bad_edits: Vec<(&str, Edit)> = vec![
         (
             "syntax error",
             Box::new(|| write_in_place(&path, "[[endpoint]\npath = ")),
