@@ -11,10 +11,10 @@ use crate::nexmo::NexmoClient;
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use arc_swap::ArcSwap;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -27,6 +27,8 @@ pub enum BuildError {
 /// One generation of everything a reload can replace.
 pub struct Runtime {
     pub generation: u64,
+    /// HMAC key for numbers and prefixes in limiter keys.
+    pub number_key: Arc<[u8]>,
     pub loaded_at: SystemTime,
     pub settings: Arc<Settings>,
     pub routes: HashMap<String, Arc<EndpointSpec>>,
@@ -61,18 +63,51 @@ impl Runtime {
                 }
             },
         };
+        let number_key = number_key(&settings, previous);
         let routes = settings
             .all_endpoints()
             .map(|e| (e.path.clone(), Arc::new(e.clone())))
             .collect();
         Ok(Runtime {
             generation,
+            number_key,
             loaded_at: SystemTime::now(),
             settings: Arc::new(settings),
             routes,
             geo,
             limiter,
         })
+    }
+}
+
+/// The key that hashes numbers in limiter keys: `limits.key_secret`; else,
+/// with Redis, one derived from the Nexmo secret (the same for every
+/// instance of one account); else random, kept across reloads so in-process
+/// counters survive them.
+fn number_key(settings: &Settings, previous: Option<&Runtime>) -> Arc<[u8]> {
+    use hmac::Mac;
+    let configured = &settings.limits.key_secret;
+    if !configured.is_empty() {
+        return Arc::from(configured.expose().as_bytes());
+    }
+    if settings.redis.is_some() && !settings.nexmo.api_secret.is_empty() {
+        if let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(
+            settings.nexmo.api_secret.expose().as_bytes(),
+        ) {
+            mac.update(b"nexmo-proxy limiter keys");
+            return Arc::from(mac.finalize().into_bytes().as_slice());
+        }
+    }
+    match previous {
+        Some(p)
+            if p.settings.limits.key_secret.is_empty() && p.settings.redis == settings.redis =>
+        {
+            p.number_key.clone()
+        }
+        _ => {
+            let key: [u8; 32] = rand::random();
+            Arc::from(key.as_slice())
+        }
     }
 }
 
@@ -88,6 +123,10 @@ pub struct AppState {
     /// Where the configuration came from; every reload reads the same.
     pub sources: Sources,
     pub reload: Mutex<ReloadStatus>,
+    /// "Would refuse" counts of shadow rules, by endpoint and rule.
+    pub shadow_refusals: Mutex<BTreeMap<String, u64>>,
+    /// When each exhausted budget was last reported, so it is logged once per window.
+    pub budget_alarms: Mutex<HashMap<String, Instant>>,
 }
 
 impl AppState {
@@ -96,6 +135,8 @@ impl AppState {
             runtime: ArcSwap::from_pointee(runtime),
             sources,
             reload: Mutex::new(ReloadStatus::default()),
+            shadow_refusals: Mutex::new(BTreeMap::new()),
+            budget_alarms: Mutex::new(HashMap::new()),
         }
     }
 

@@ -25,5 +25,6 @@ pub mod geo;
 pub mod limiter;
 pub mod nexmo;
 pub mod phone;
+pub mod policy;
 pub mod reload;
 pub mod response;

@@ -18,6 +18,7 @@ long_virtual_number = "15551230000"
 timeout = "2s"
 [defaults]
 limits = []
+number_types = ["mobile", "fixed_line_or_mobile"]
 [[endpoint]]
 path = "/message/"
 sender = "Acme"

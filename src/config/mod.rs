@@ -21,8 +21,9 @@ pub use legacy::parse_bool;
 pub use raw::RawConfig;
 pub use secret::Secret;
 pub use settings::{
-    parse_duration, CountryPolicy, EndpointKind, EndpointSpec, GeoipSource, LimitPer, LimitRule,
-    MessageSpec, NexmoSettings, RedisSettings, ServerSettings, Settings,
+    parse_duration, Budget, CountryPolicy, DestinationPolicy, EndpointKind, EndpointSpec,
+    GeoipSource, LimitPer, LimitRule, LimitsSettings, MessageSpec, NexmoSettings, OnRedisError,
+    RedisSettings, ServerSettings, Settings,
 };
 
 use figment::providers::{Format, Serialized, Toml};

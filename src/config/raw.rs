@@ -19,6 +19,27 @@ pub struct RawConfig {
     pub defaults: RawPolicy,
     pub validation: RawValidation,
     pub endpoint: Vec<RawEndpoint>,
+    pub limits: RawLimitsTable,
+}
+
+/// Settings shared by every limit rule.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLimitsTable {
+    /// HMAC key for numbers in limiter keys; unset: derived from the Nexmo
+    /// secret when Redis is used, random per start otherwise.
+    pub key_secret: Secret,
+    /// IPv6 clients are counted per this prefix length.
+    pub ipv6_prefix: u8,
+}
+
+impl Default for RawLimitsTable {
+    fn default() -> Self {
+        RawLimitsTable {
+            key_secret: Secret::default(),
+            ipv6_prefix: 64,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -77,6 +98,10 @@ pub struct RawRedis {
     pub url: Secret,
     pub timeout: String,
     pub pool_size: usize,
+    /// What message endpoints do when Redis cannot decide: deny, allow, local.
+    pub on_error: Option<String>,
+    /// How many proxies share this Redis (divides `max` in `local` mode).
+    pub expected_instances: u32,
 }
 
 impl Default for RawRedis {
@@ -85,6 +110,8 @@ impl Default for RawRedis {
             url: Secret::new("redis://127.0.0.1:6379/0"),
             timeout: "250ms".into(),
             pool_size: 8,
+            on_error: None,
+            expected_instances: 1,
         }
     }
 }
@@ -103,6 +130,16 @@ pub struct RawPolicy {
     pub guess_country: bool,
     pub default_country: String,
     pub limits: Vec<RawLimit>,
+    pub allowed_countries: Option<Vec<String>>,
+    pub denied_countries: Option<Vec<String>>,
+    pub denied_prefixes: Option<Vec<String>>,
+    pub number_types: Option<Vec<String>>,
+    pub trusted_numbers: Option<Vec<String>>,
+    /// "enforce" (default) or "shadow": log and count, do not refuse.
+    pub destination_mode: Option<String>,
+    pub budget: Option<RawBudget>,
+    pub country_budgets: Option<BTreeMap<String, i64>>,
+    pub on_redis_error: Option<String>,
 }
 
 impl Default for RawPolicy {
@@ -111,6 +148,15 @@ impl Default for RawPolicy {
             guess_country: true,
             default_country: "DE".into(),
             limits: vec![RawLimit::per_ip(10, "1h")],
+            allowed_countries: None,
+            denied_countries: None,
+            denied_prefixes: None,
+            number_types: None,
+            trusted_numbers: None,
+            destination_mode: None,
+            budget: None,
+            country_budgets: None,
+            on_redis_error: None,
         }
     }
 }
@@ -122,6 +168,7 @@ pub struct RawValidation {
     pub guess_country: Option<bool>,
     pub default_country: Option<String>,
     pub limits: Option<Vec<RawLimit>>,
+    pub on_redis_error: Option<String>,
 }
 
 impl Default for RawValidation {
@@ -131,6 +178,7 @@ impl Default for RawValidation {
             guess_country: None,
             default_country: None,
             limits: Some(vec![RawLimit::per_ip(10, "1h")]),
+            on_redis_error: None,
         }
     }
 }
@@ -146,6 +194,26 @@ pub struct RawEndpoint {
     pub guess_country: Option<bool>,
     pub default_country: Option<String>,
     pub limits: Option<Vec<RawLimit>>,
+    pub allowed_countries: Option<Vec<String>>,
+    pub denied_countries: Option<Vec<String>>,
+    pub denied_prefixes: Option<Vec<String>>,
+    pub number_types: Option<Vec<String>>,
+    pub trusted_numbers: Option<Vec<String>>,
+    /// "enforce" (default) or "shadow": log and count, do not refuse.
+    pub destination_mode: Option<String>,
+    pub budget: Option<RawBudget>,
+    pub country_budgets: Option<BTreeMap<String, i64>>,
+    pub on_redis_error: Option<String>,
+}
+
+/// `budget = { max_parts = 1000, window = "1d" }`: SMS parts per window.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBudget {
+    pub max_parts: i64,
+    pub window: String,
+    #[serde(default)]
+    pub mode: Option<String>,
 }
 
 /// `message = "text"` or `message = { default = "...", de = "..." }`.
@@ -164,6 +232,12 @@ pub struct RawLimit {
     pub window: String,
     #[serde(default)]
     pub scope: Option<String>,
+    /// For `per = "prefix"`: how many trailing digits to drop (default 4).
+    #[serde(default)]
+    pub digits: Option<u32>,
+    /// "enforce" (default) or "shadow".
+    #[serde(default)]
+    pub mode: Option<String>,
 }
 
 impl RawLimit {
@@ -173,6 +247,8 @@ impl RawLimit {
             max,
             window: window.into(),
             scope: None,
+            digits: None,
+            mode: None,
         }
     }
 }

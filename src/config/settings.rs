@@ -2,11 +2,11 @@
 //! Validation collects every problem with its key path instead of stopping
 //! at the first, so one `--check` run shows everything to fix.
 
-use super::raw::{RawConfig, RawEndpoint, RawLimit, RawMessage};
+use super::raw::{RawBudget, RawConfig, RawEndpoint, RawLimit, RawMessage, RawPolicy};
 use super::secret::Secret;
 use super::Problem;
 use crate::endpoints::template::Template;
-use crate::phone::Country;
+use crate::phone::{Country, NumberKind};
 use ipnet::IpNet;
 use regex::Regex;
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,6 +22,7 @@ pub struct Settings {
     pub geoip: GeoipSource,
     pub validation: EndpointSpec,
     pub endpoints: Vec<EndpointSpec>,
+    pub limits: LimitsSettings,
     /// The file this was read from, if any.
     pub config_file: Option<PathBuf>,
     /// Not errors, but worth an operator's look (`--check` prints them).
@@ -52,6 +53,62 @@ pub struct RedisSettings {
     pub url: Secret,
     pub timeout: Duration,
     pub pool_size: usize,
+    pub expected_instances: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitsSettings {
+    /// Empty: derived at start-up (see `app::Runtime::build`).
+    pub key_secret: Secret,
+    pub ipv6_prefix: u8,
+}
+
+/// What an endpoint does when the Redis limiter cannot decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnRedisError {
+    /// 503 `service_unavailable`.
+    Deny,
+    /// Admit without counting.
+    Allow,
+    /// Count in-process, each `max` divided by `redis.expected_instances`.
+    Local,
+}
+
+impl OnRedisError {
+    fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "deny" => Ok(OnRedisError::Deny),
+            "allow" => Ok(OnRedisError::Allow),
+            "local" => Ok(OnRedisError::Local),
+            other => Err(format!(
+                "unknown {other:?}: use \"deny\", \"allow\" or \"local\""
+            )),
+        }
+    }
+}
+
+/// Which receivers a message endpoint may send to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DestinationPolicy {
+    /// Empty: every country.
+    pub allowed: Vec<Country>,
+    pub denied: Vec<Country>,
+    /// E.164 prefixes such as `+4915`.
+    pub denied_prefixes: Vec<String>,
+    pub number_types: Vec<NumberKind>,
+    /// E.164 numbers that bypass limits (never the country rules).
+    pub trusted: Vec<String>,
+    /// Log and count refusals, do not refuse.
+    pub shadow: bool,
+}
+
+/// SMS parts an endpoint may send per window, in all and per country.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Budget {
+    pub max_parts: u64,
+    pub window: Duration,
+    pub per_country: BTreeMap<Country, u64>,
+    pub shadow: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -72,6 +129,14 @@ pub enum LimitPer {
     Ip,
     Number,
     Endpoint,
+    /// The E.164 number without its last `digits` digits.
+    Prefix {
+        digits: u32,
+    },
+    /// The destination country.
+    Country,
+    /// Distinct destination countries one IP may target.
+    IpCountries,
 }
 
 impl LimitPer {
@@ -80,7 +145,15 @@ impl LimitPer {
             LimitPer::Ip => "ip",
             LimitPer::Number => "number",
             LimitPer::Endpoint => "endpoint",
+            LimitPer::Prefix { .. } => "prefix",
+            LimitPer::Country => "country",
+            LimitPer::IpCountries => "ip_countries",
         }
+    }
+
+    /// Rules that need a sendable receiver.
+    pub fn needs_receiver(self) -> bool {
+        !matches!(self, LimitPer::Ip | LimitPer::Endpoint)
     }
 }
 
@@ -91,6 +164,8 @@ pub struct LimitRule {
     pub window: Duration,
     /// Counted across all endpoints (`scope = "global"`) instead of per path.
     pub global: bool,
+    /// Evaluated and logged, never refuses.
+    pub shadow: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -98,6 +173,10 @@ pub struct EndpointSpec {
     pub path: String,
     pub country: CountryPolicy,
     pub limits: Vec<LimitRule>,
+    pub on_redis_error: OnRedisError,
+    /// Message endpoints only.
+    pub destinations: Option<DestinationPolicy>,
+    pub budget: Option<Budget>,
     pub kind: EndpointKind,
 }
 
@@ -147,10 +226,14 @@ impl Settings {
             if r.pool_size == 0 {
                 p.push("redis.pool_size", "must be at least 1");
             }
+            if r.expected_instances == 0 {
+                p.push("redis.expected_instances", "must be at least 1");
+            }
             Some(RedisSettings {
                 url: url.map(|_| r.url.clone())?,
                 timeout: timeout?,
                 pool_size: r.pool_size.max(1),
+                expected_instances: r.expected_instances.max(1),
             })
         });
 
@@ -188,6 +271,11 @@ impl Settings {
                 default: c,
             });
 
+        let redis_default = raw
+            .redis
+            .as_ref()
+            .and_then(|r| r.on_error.as_deref())
+            .and_then(|s| p.parse("redis.on_error", OnRedisError::parse(s)));
         let validation = defaults.as_ref().and_then(|d| {
             let v = &raw.validation;
             let country = policy(
@@ -202,10 +290,18 @@ impl Settings {
                 None => default_limits.clone(),
             };
             check_path("validation.path", &v.path, &mut p);
+            // Validating sends nothing: failing open costs nothing.
+            let on_redis_error = match v.on_redis_error.as_deref() {
+                Some(s) => p.parse("validation.on_redis_error", OnRedisError::parse(s))?,
+                None => OnRedisError::Allow,
+            };
             Some(EndpointSpec {
                 path: v.path.clone(),
                 country,
                 limits,
+                on_redis_error,
+                destinations: None,
+                budget: None,
                 kind: EndpointKind::Validate,
             })
         });
@@ -222,12 +318,21 @@ impl Settings {
                 );
             }
             if let Some(d) = &defaults {
-                if let Some(spec) = endpoint(&key, e, d, &default_limits, &mut p, &mut warnings) {
+                let inherited = Inherited {
+                    country: d,
+                    limits: &default_limits,
+                    raw: &raw.defaults,
+                    on_redis_error: redis_default,
+                };
+                if let Some(spec) = endpoint(&key, e, &inherited, &mut p, &mut warnings) {
                     endpoints.push(spec);
                 }
             }
         }
 
+        if !(32..=128).contains(&raw.limits.ipv6_prefix) {
+            p.push("limits.ipv6_prefix", "must be between 32 and 128");
+        }
         let has_messages = !endpoints.is_empty();
         if has_messages && !raw.nexmo.dry_run {
             if raw.nexmo.api_key.trim().is_empty() {
@@ -272,6 +377,10 @@ impl Settings {
             geoip,
             validation: validation?,
             endpoints,
+            limits: LimitsSettings {
+                key_secret: raw.limits.key_secret.clone(),
+                ipv6_prefix: raw.limits.ipv6_prefix,
+            },
             config_file,
             warnings,
         })
@@ -319,26 +428,34 @@ fn policy(
     })
 }
 
+/// What an endpoint inherits from `[defaults]` (and `redis.on_error`).
+struct Inherited<'a> {
+    country: &'a CountryPolicy,
+    limits: &'a [LimitRule],
+    raw: &'a RawPolicy,
+    on_redis_error: Option<OnRedisError>,
+}
+
 fn endpoint(
     key: &str,
     e: &RawEndpoint,
-    defaults: &CountryPolicy,
-    default_limits: &[LimitRule],
+    inherited: &Inherited,
     p: &mut Collector,
     warnings: &mut Vec<String>,
 ) -> Option<EndpointSpec> {
     check_path(&format!("{key}.path"), &e.path, p);
     let country = policy(
         key,
-        defaults,
+        inherited.country,
         e.guess_country,
         e.default_country.as_deref(),
         p,
     );
     let limits = match &e.limits {
         Some(l) => parse_limits(&format!("{key}.limits"), l, p),
-        None => default_limits.to_vec(),
+        None => inherited.limits.to_vec(),
     };
+    let (destinations, budget, on_redis_error) = protection(key, e, inherited, p, warnings);
     if e.sender.trim().is_empty() {
         p.push(
             format!("{key}.sender"),
@@ -438,6 +555,9 @@ fn endpoint(
         path: e.path.clone(),
         country: country?,
         limits,
+        on_redis_error: on_redis_error?,
+        destinations: Some(destinations),
+        budget,
         kind: EndpointKind::Message(MessageSpec {
             sender: e.sender.trim().to_string(),
             variants,
@@ -478,13 +598,29 @@ fn parse_limits(key: &str, raw: &[RawLimit], p: &mut Collector) -> Vec<LimitRule
                 "ip" => Some(LimitPer::Ip),
                 "number" => Some(LimitPer::Number),
                 "endpoint" => Some(LimitPer::Endpoint),
+                "prefix" => match r.digits.unwrap_or(4) {
+                    d @ 1..=10 => Some(LimitPer::Prefix { digits: d }),
+                    d => {
+                        p.push(format!("{k}.digits"), format!("{d} is not between 1 and 10"));
+                        None
+                    }
+                },
+                "country" => Some(LimitPer::Country),
+                "ip_countries" => Some(LimitPer::IpCountries),
                 other => {
                     p.push(
                         format!("{k}.per"),
-                        format!("unknown {other:?}: use \"ip\", \"number\" or \"endpoint\""),
+                        format!("unknown {other:?}: use \"ip\", \"number\", \"endpoint\", \"prefix\", \"country\" or \"ip_countries\""),
                     );
                     None
                 }
+            };
+            if r.digits.is_some() && r.per != "prefix" {
+                p.push(format!("{k}.digits"), "only rules with per = \"prefix\" take digits");
+            }
+            let shadow = match &r.mode {
+                Some(m) => p.parse(&format!("{k}.mode"), parse_mode(m)),
+                None => Some(false),
             };
             let max = if r.max < 1 {
                 p.push(
@@ -510,14 +646,175 @@ fn parse_limits(key: &str, raw: &[RawLimit], p: &mut Collector) -> Vec<LimitRule
                     None
                 }
             };
-            Some(LimitRule {
-                per: per?,
-                max: max?,
-                window: window?,
-                global: global?,
-            })
+            Some(LimitRule { per: per?, max: max?, window: window?, global: global?, shadow: shadow? })
         })
         .collect()
+}
+
+/// The endpoint's destination policy, budget and Redis-failure answer.
+fn protection(
+    key: &str,
+    e: &RawEndpoint,
+    inherited: &Inherited,
+    p: &mut Collector,
+    warnings: &mut Vec<String>,
+) -> (DestinationPolicy, Option<Budget>, Option<OnRedisError>) {
+    let d = inherited.raw;
+    // A key set on the endpoint wins, else [defaults]; errors name the
+    // table the value came from.
+    let pick = |own: &Option<Vec<String>>,
+                def: &Option<Vec<String>>,
+                name: &str|
+     -> (String, Vec<String>) {
+        match (own, def) {
+            (Some(v), _) => (format!("{key}.{name}"), v.clone()),
+            (None, Some(v)) => (format!("defaults.{name}"), v.clone()),
+            (None, None) => (format!("{key}.{name}"), Vec::new()),
+        }
+    };
+    let countries = |k: &str, list: Vec<String>, p: &mut Collector| -> Vec<Country> {
+        list.iter()
+            .enumerate()
+            .filter_map(|(i, c)| p.parse(&format!("{k}[{i}]"), Country::parse(c)))
+            .collect()
+    };
+    let (k, v) = pick(
+        &e.allowed_countries,
+        &d.allowed_countries,
+        "allowed_countries",
+    );
+    let allowed = countries(&k, v, p);
+    let (k, v) = pick(&e.denied_countries, &d.denied_countries, "denied_countries");
+    let denied = countries(&k, v, p);
+    let (k, v) = pick(&e.denied_prefixes, &d.denied_prefixes, "denied_prefixes");
+    let mut denied_prefixes = Vec::new();
+    for (i, s) in v.iter().enumerate() {
+        let t = s.trim();
+        if t.starts_with('+') && t.len() >= 2 && t[1..].chars().all(|c| c.is_ascii_digit()) {
+            denied_prefixes.push(t.to_string());
+        } else {
+            p.push(
+                format!("{k}[{i}]"),
+                format!("{s:?} is not an E.164 prefix such as \"+4915\""),
+            );
+        }
+    }
+    let mut number_types = Vec::new();
+    if e.number_types.is_none() && d.number_types.is_none() {
+        number_types.push(NumberKind::Mobile);
+    } else {
+        let (k, v) = pick(&e.number_types, &d.number_types, "number_types");
+        for (i, t) in v.iter().enumerate() {
+            match NumberKind::parse(t) {
+                Some(kind) => number_types.push(kind),
+                None => p.push(
+                    format!("{k}[{i}]"),
+                    format!("unknown number type {t:?} (mobile, fixed_line, fixed_line_or_mobile, toll_free, premium_rate, shared_cost, voip, personal_number, pager, uan, voicemail, unknown)"),
+                ),
+            }
+        }
+    }
+    let (k, v) = pick(&e.trusted_numbers, &d.trusted_numbers, "trusted_numbers");
+    let mut trusted = Vec::new();
+    for (i, s) in v.iter().enumerate() {
+        match crate::phone::parse(s, || inherited.country.default) {
+            Ok(n) if s.trim().starts_with('+') => trusted.push(n.e164().to_string()),
+            _ => p.push(
+                format!("{k}[{i}]"),
+                format!("{s:?} is not a valid number in international format (+...)"),
+            ),
+        }
+    }
+    let shadow = match e.destination_mode.as_ref().or(d.destination_mode.as_ref()) {
+        Some(m) => p
+            .parse(&format!("{key}.destination_mode"), parse_mode(m))
+            .unwrap_or(false),
+        None => false,
+    };
+    if allowed.is_empty() {
+        warnings.push(format!(
+            "{key} ({}): allowed_countries is empty, so every country can be sent to; list the countries you serve",
+            e.path
+        ));
+    }
+    let budget = parse_budget(
+        key,
+        e.budget.as_ref().or(d.budget.as_ref()),
+        e.country_budgets.as_ref().or(d.country_budgets.as_ref()),
+        p,
+    );
+    let on_redis_error = match e.on_redis_error.as_ref().or(d.on_redis_error.as_ref()) {
+        Some(s) => p.parse(&format!("{key}.on_redis_error"), OnRedisError::parse(s)),
+        None => Some(inherited.on_redis_error.unwrap_or(OnRedisError::Deny)),
+    };
+    (
+        DestinationPolicy {
+            allowed,
+            denied,
+            denied_prefixes,
+            number_types,
+            trusted,
+            shadow,
+        },
+        budget,
+        on_redis_error,
+    )
+}
+
+fn parse_mode(m: &str) -> Result<bool, String> {
+    match m {
+        "enforce" => Ok(false),
+        "shadow" => Ok(true),
+        other => Err(format!("unknown {other:?}: use \"enforce\" or \"shadow\"")),
+    }
+}
+
+fn parse_budget(
+    key: &str,
+    raw: Option<&RawBudget>,
+    per_country: Option<&BTreeMap<String, i64>>,
+    p: &mut Collector,
+) -> Option<Budget> {
+    let Some(b) = raw else {
+        if per_country.is_some_and(|m| !m.is_empty()) {
+            p.push(
+                format!("{key}.country_budgets"),
+                "needs a budget = { max_parts, window } for its window",
+            );
+        }
+        return None;
+    };
+    let max_parts = if b.max_parts < 1 {
+        p.push(
+            format!("{key}.budget.max_parts"),
+            format!("{} is not a positive count", b.max_parts),
+        );
+        None
+    } else {
+        Some(b.max_parts as u64)
+    };
+    let window = p.parse(&format!("{key}.budget.window"), parse_duration(&b.window));
+    let shadow = match &b.mode {
+        Some(m) => p.parse(&format!("{key}.budget.mode"), parse_mode(m)),
+        None => Some(false),
+    };
+    let mut countries = BTreeMap::new();
+    for (code, max) in per_country.into_iter().flatten() {
+        let k = format!("{key}.country_budgets.{code}");
+        match (Country::parse(code), *max) {
+            (Ok(c), m) if m >= 1 => {
+                countries.insert(c, m as u64);
+            }
+            (Err(e), _) => p.push(k, e),
+            (_, m) => p.push(k, format!("{m} is not a positive count")),
+        }
+    }
+    Some(Budget {
+        max_parts: max_parts?,
+        window: window?,
+        per_country: countries,
+        shadow: shadow?,
+    })
 }
 
 fn parse_net(s: &str) -> Result<IpNet, String> {

@@ -145,7 +145,8 @@ fn every_legacy_variable_has_its_old_meaning() {
             per: LimitPer::Ip,
             max: 5,
             window: std::time::Duration::from_secs(60),
-            global: false
+            global: false,
+            shadow: false
         }]
     );
     assert_eq!(s.validation.limits, e.limits);

@@ -1,12 +1,14 @@
-//! Message endpoints: parse the receiver, check declared parameters,
-//! decide limits, render the template, send (or log, in dry-run), answer.
+//! Message endpoints: parse the receiver, check declared parameters and the
+//! destination policy, decide limits and budgets, render the template, send
+//! (or log, in dry-run), answer.
 
-use super::Ctx;
+use super::{Ctx, Target};
 use crate::config::MessageSpec;
 use crate::endpoints::template::Template;
 use crate::geo::preferred_languages;
 use crate::nexmo::{gsm, NexmoClient, Sms};
 use crate::phone::{self, PhoneNumber};
+use crate::policy;
 use crate::response::Reply;
 use actix_web::http::StatusCode;
 
@@ -20,14 +22,34 @@ pub async fn handle(ctx: &Ctx<'_>, m: &MessageSpec, nexmo: &NexmoClient) -> Repl
         .iter()
         .find(|(name, re)| !ctx.params.get(name).is_some_and(|v| re.is_match(v)))
         .map(|(name, _)| name.clone());
-    // Only a request that will reach Nexmo counts against `number` rules.
-    let sendable = match &receiver {
-        Some(Ok(n)) if bad_param.is_none() => Some(n),
+    let destinations = ctx.spec.destinations.as_ref();
+    let refusal = match (&receiver, destinations) {
+        (Some(Ok(n)), Some(d)) => match policy::check(d, n) {
+            Err(why) if d.shadow => {
+                ctx.shadow_refusal(&format!("destination {} for {}", why.as_str(), n.masked()));
+                None
+            }
+            Err(why) => Some(why),
+            Ok(()) => None,
+        },
         _ => None,
     };
-    if let Err(r) = ctx.admit(sendable).await {
-        return r;
-    }
+    // Only a request that will reach Nexmo counts against rules keyed by
+    // the receiver, and against budgets.
+    let sendable = match &receiver {
+        Some(Ok(n)) if bad_param.is_none() && refusal.is_none() => Some(n),
+        _ => None,
+    };
+    let text = sendable.map(|n| render(ctx, m, n));
+    let target = sendable.map(|number| Target {
+        number,
+        parts: text.as_deref().map_or(0, gsm::parts) as u64,
+        trusted: destinations.is_some_and(|d| policy::is_trusted(d, number)),
+    });
+    let admitted = match ctx.admit(target.as_ref()).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
     let number = match receiver {
         None => return Reply::error(StatusCode::OK, "receiver_missing"),
         Some(Err(_)) => return Reply::error(StatusCode::OK, "receiver_validation"),
@@ -36,8 +58,18 @@ pub async fn handle(ctx: &Ctx<'_>, m: &MessageSpec, nexmo: &NexmoClient) -> Repl
     if let Some(name) = bad_param {
         return Reply::error(StatusCode::OK, "param_validation").field("param", name);
     }
+    if let Some(why) = refusal {
+        log::info!(
+            "refused {} on {}: {}",
+            number.masked(),
+            ctx.spec.path,
+            why.as_str()
+        );
+        return Reply::error(StatusCode::OK, "receiver_not_allowed").field("reason", why.as_str());
+    }
+    // A sendable receiver always has its text already.
+    let text = text.unwrap_or_else(|| render(ctx, m, &number));
 
-    let text = render(ctx, m, &number);
     let settings = &ctx.rt.settings.nexmo;
     if settings.dry_run {
         log::info!(
@@ -80,6 +112,7 @@ pub async fn handle(ctx: &Ctx<'_>, m: &MessageSpec, nexmo: &NexmoClient) -> Repl
                 number.masked(),
                 ctx.spec.path
             );
+            ctx.release(admitted).await;
             let mut r = Reply::error(StatusCode::OK, "nexmo_error")
                 .field("message", "Nexmo Service Error")
                 .field("number", number.display());

@@ -2,7 +2,7 @@
 //! sending anything. Answers as the old proxy did: `number` is the display
 //! form, or `false` (with a `reason`) for an invalid number.
 
-use super::Ctx;
+use super::{Ctx, Target};
 use crate::phone;
 use crate::response::Reply;
 use actix_web::http::StatusCode;
@@ -11,12 +11,17 @@ pub async fn handle(ctx: &Ctx<'_>) -> Reply {
     let Some(raw) = ctx.params.raw("number") else {
         // Counted like any other request, so probing costs budget.
         return match ctx.admit(None).await {
-            Ok(()) => Reply::error(StatusCode::OK, "number_missing"),
+            Ok(_) => Reply::error(StatusCode::OK, "number_missing"),
             Err(r) => r,
         };
     };
     let parsed = phone::parse(raw, || ctx.guess_country());
-    if let Err(r) = ctx.admit(parsed.as_ref().ok()).await {
+    let target = parsed.as_ref().ok().map(|number| Target {
+        number,
+        parts: 0,
+        trusted: false,
+    });
+    if let Err(r) = ctx.admit(target.as_ref()).await {
         return r;
     }
     match parsed {

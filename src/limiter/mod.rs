@@ -1,12 +1,15 @@
-//! Rate limits. One `Limiter` type with two stores, in-process and Redis;
-//! handlers hand it every rule of a request as `Check`s and get one
-//! `Decision`. A request is admitted only when every check admits it, all
-//! checks are decided in one atomic step, and a refused request consumes
-//! nothing.
+//! Rate limits and budgets. One `Limiter` type with two stores, in-process
+//! and Redis; handlers hand it every rule of a request as `Check`s and get
+//! one `Decision`. A request is admitted only when every enforcing check
+//! admits it, all checks are decided in one atomic step, and a refused
+//! request consumes nothing.
 //!
 //! Windows are fixed: a counter starts with its first admitted request and
-//! lives for the window; at most `max` requests are admitted per key and
-//! window.
+//! lives for the window. A `Count` check admits while `count + cost <= max`
+//! (cost is 1 for a request, the SMS parts for a budget); a `Distinct`
+//! check admits a member already in its set, or a new one while the set has
+//! fewer than `max` members. Shadow checks are counted and reported but
+//! never refuse.
 
 mod memory;
 mod redis;
@@ -17,21 +20,50 @@ pub use redis::RedisLimiter;
 use std::sync::Arc;
 use std::time::Duration;
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckKind {
+    Count { cost: u64 },
+    Distinct { member: String },
+}
+
 /// One counter to test and bump.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {
     pub key: String,
     pub max: u64,
     pub window: Duration,
+    pub kind: CheckKind,
+    pub shadow: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+impl Check {
+    pub fn count(key: String, max: u64, window: Duration) -> Check {
+        Check {
+            key,
+            max,
+            window,
+            kind: CheckKind::Count { cost: 1 },
+            shadow: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    Allowed,
-    /// Refused; the earliest time a retry can succeed.
-    Limited {
-        retry_after: Duration,
-    },
+    /// Admitted; `shadow_refused` lists the shadow checks (by index) that
+    /// would have refused.
+    Allowed { shadow_refused: Vec<usize> },
+    /// Refused by check `check` (the first enforcing one that refused); the
+    /// earliest time a retry can succeed.
+    Limited { retry_after: Duration, check: usize },
+}
+
+impl Decision {
+    pub fn allowed() -> Decision {
+        Decision::Allowed {
+            shadow_refused: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +72,8 @@ pub enum LimiterError {
     Redis(String),
     #[error("redis did not answer within {0:?}")]
     Timeout(Duration),
+    #[error("redis is unreachable (next attempt within 500 ms)")]
+    Unavailable,
 }
 
 #[derive(Clone)]
@@ -62,11 +96,39 @@ impl Limiter {
 
     pub async fn decide(&self, checks: &[Check]) -> Result<Decision, LimiterError> {
         if checks.is_empty() {
-            return Ok(Decision::Allowed);
+            return Ok(Decision::allowed());
         }
         match self {
             Limiter::Memory(m) => Ok(m.decide(checks)),
             Limiter::Redis(r) => r.decide(checks).await,
+        }
+    }
+
+    /// Gives back what `checks` consumed (a budget reservation for a message
+    /// Nexmo refused). Best effort: a failure is logged, not returned.
+    pub async fn release(&self, checks: &[Check]) {
+        if checks.is_empty() {
+            return;
+        }
+        match self {
+            Limiter::Memory(m) => m.release(checks),
+            Limiter::Redis(r) => r.release(checks).await,
+        }
+    }
+
+    /// The in-process stand-in used while Redis is down (`on_redis_error = "local"`).
+    pub fn local_fallback(&self) -> Option<&MemoryLimiter> {
+        match self {
+            Limiter::Memory(_) => None,
+            Limiter::Redis(r) => Some(r.local()),
+        }
+    }
+
+    /// Whether the limiter is currently answering without its store.
+    pub fn degraded(&self) -> bool {
+        match self {
+            Limiter::Memory(_) => false,
+            Limiter::Redis(r) => r.is_down(),
         }
     }
 }

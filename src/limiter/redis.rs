@@ -3,44 +3,92 @@
 //! proxy instances sharing a Redis enforce one limit exactly. Every key the
 //! script touches carries a TTL, including keys an older, non-atomic
 //! limiter left without one.
+//!
+//! While Redis is unreachable the limiter fails fast: after a failure it
+//! answers `Unavailable` without trying for 500 ms, then lets one request
+//! probe, so it returns to Redis within a second of Redis coming back. The
+//! change of state is logged once each way.
 
-use super::{Check, Decision, LimiterError};
+use super::{Check, CheckKind, Decision, LimiterError, MemoryLimiter};
 use deadpool_redis::redis::Script;
 use deadpool_redis::{Config, Pool, Runtime};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-/// KEYS: counters. ARGV: max and window (ms) for each key, in order.
-/// Returns 0 when admitted (all counters bumped), else the wait in ms.
+/// How long the limiter answers `Unavailable` before trying Redis again.
+pub const PROBE_INTERVAL: Duration = Duration::from_millis(500);
+
+/// KEYS: counters. ARGV, five per key: kind (0 count, 1 distinct), max,
+/// window in ms, cost or member, shadow (0/1).
+/// Returns {1, 0, -1, shadow indices...} when admitted (all counters
+/// bumped), else {0, wait ms, index of the first refusing check}.
 const DECIDE: &str = r#"
-local wait = 0
-for i, key in ipairs(KEYS) do
-  local max = tonumber(ARGV[2 * i - 1])
-  local count = tonumber(redis.call('GET', key) or '0')
-  if count >= max then
-    local ttl = redis.call('PTTL', key)
-    if ttl < 0 then
-      redis.call('PEXPIRE', key, ARGV[2 * i])
-      ttl = tonumber(ARGV[2 * i])
+local wait, first = 0, 0
+local shadow = {}
+for i = 1, #KEYS do
+  local b = (i - 1) * 5
+  local kind, max, win, x = ARGV[b + 1], tonumber(ARGV[b + 2]), ARGV[b + 3], ARGV[b + 4]
+  local over
+  if kind == '0' then
+    over = tonumber(redis.call('GET', KEYS[i]) or '0') + tonumber(x) > max
+  else
+    over = redis.call('SISMEMBER', KEYS[i], x) == 0 and redis.call('SCARD', KEYS[i]) >= max
+  end
+  if over then
+    if ARGV[b + 5] == '1' then
+      table.insert(shadow, i - 1)
+    else
+      local ttl = redis.call('PTTL', KEYS[i])
+      if ttl < 0 then
+        if ttl == -1 then redis.call('PEXPIRE', KEYS[i], win) end
+        ttl = tonumber(win)
+      end
+      if ttl > wait then wait = ttl end
+      if first == 0 then first = i end
     end
-    if ttl > wait then wait = ttl end
   end
 end
-if wait > 0 then return wait end
-for i, key in ipairs(KEYS) do
-  local n = redis.call('INCR', key)
-  if n == 1 or redis.call('PTTL', key) < 0 then
-    redis.call('PEXPIRE', key, ARGV[2 * i])
+if first > 0 then return {0, wait, first - 1} end
+for i = 1, #KEYS do
+  local b = (i - 1) * 5
+  if ARGV[b + 1] == '0' then
+    redis.call('INCRBY', KEYS[i], ARGV[b + 4])
+  else
+    redis.call('SADD', KEYS[i], ARGV[b + 4])
+  end
+  if redis.call('PTTL', KEYS[i]) < 0 then
+    redis.call('PEXPIRE', KEYS[i], ARGV[b + 3])
+  end
+end
+local r = {1, 0, -1}
+for _, s in ipairs(shadow) do table.insert(r, s) end
+return r
+"#;
+
+/// KEYS: counters; ARGV: the cost to give back to each.
+const RELEASE: &str = r#"
+for i = 1, #KEYS do
+  if tonumber(redis.call('GET', KEYS[i]) or '0') >= tonumber(ARGV[i]) then
+    redis.call('DECRBY', KEYS[i], ARGV[i])
   end
 end
 return 0
 "#;
 
+#[derive(Default)]
+struct Health {
+    /// Set while Redis is unreachable: since when, and when to try again.
+    down: Option<(Instant, Instant)>,
+}
+
 #[derive(Clone)]
 pub struct RedisLimiter {
     pool: Pool,
     timeout: Duration,
-    script: Arc<Script>,
+    decide: Arc<Script>,
+    release: Arc<Script>,
+    health: Arc<Mutex<Health>>,
+    local: Arc<MemoryLimiter>,
 }
 
 impl RedisLimiter {
@@ -64,39 +112,118 @@ impl RedisLimiter {
         Ok(RedisLimiter {
             pool,
             timeout,
-            script: Arc::new(Script::new(DECIDE)),
+            decide: Arc::new(Script::new(DECIDE)),
+            release: Arc::new(Script::new(RELEASE)),
+            health: Arc::new(Mutex::new(Health::default())),
+            local: Arc::new(MemoryLimiter::default()),
         })
     }
 
+    pub fn local(&self) -> &MemoryLimiter {
+        &self.local
+    }
+
+    pub fn is_down(&self) -> bool {
+        self.health
+            .lock()
+            .map(|h| h.down.is_some())
+            .unwrap_or(false)
+    }
+
     pub async fn decide(&self, checks: &[Check]) -> Result<Decision, LimiterError> {
+        if let Some((_, retry_at)) = self.health.lock().unwrap_or_else(|e| e.into_inner()).down {
+            if Instant::now() < retry_at {
+                return Err(LimiterError::Unavailable);
+            }
+        }
+        let result = self.run_decide(checks).await;
+        self.note(&result);
+        result
+    }
+
+    async fn run_decide(&self, checks: &[Check]) -> Result<Decision, LimiterError> {
         let work = async {
             let mut conn = self
                 .pool
                 .get()
                 .await
                 .map_err(|e| LimiterError::Redis(e.to_string()))?;
-            let mut inv = self.script.prepare_invoke();
+            let mut inv = self.decide.prepare_invoke();
             for c in checks {
-                inv.key(&c.key)
-                    .arg(c.max)
-                    .arg(c.window.as_millis().max(1) as u64);
+                inv.key(&c.key);
+                match &c.kind {
+                    CheckKind::Count { cost } => inv.arg(0).arg(c.max).arg(window_ms(c)).arg(*cost),
+                    CheckKind::Distinct { member } => {
+                        inv.arg(1).arg(c.max).arg(window_ms(c)).arg(member)
+                    }
+                };
+                inv.arg(u8::from(c.shadow));
             }
-            let wait: u64 = inv
+            let r: Vec<i64> = inv
                 .invoke_async(&mut conn)
                 .await
                 .map_err(|e| LimiterError::Redis(e.to_string()))?;
-            Ok(if wait == 0 {
-                Decision::Allowed
-            } else {
-                Decision::Limited {
-                    retry_after: Duration::from_millis(wait),
-                }
-            })
+            match r.as_slice() {
+                [1, _, _, shadow @ ..] => Ok(Decision::Allowed {
+                    shadow_refused: shadow.iter().map(|&i| i as usize).collect(),
+                }),
+                [0, wait, check, ..] => Ok(Decision::Limited {
+                    retry_after: Duration::from_millis((*wait).max(1) as u64),
+                    check: *check as usize,
+                }),
+                other => Err(LimiterError::Redis(format!(
+                    "unexpected script reply {other:?}"
+                ))),
+            }
         };
         tokio::time::timeout(self.timeout, work)
             .await
             .map_err(|_| LimiterError::Timeout(self.timeout))?
     }
+
+    /// Records the outcome, logging only changes of state.
+    fn note<T>(&self, result: &Result<T, LimiterError>) {
+        let mut h = self.health.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        match (result, h.down) {
+            (Ok(_), Some((since, _))) => {
+                log::warn!("redis limiter is back after {:.1?}", now - since);
+                h.down = None;
+            }
+            (Err(e), None) => {
+                log::error!(
+                    "redis limiter failed ({e}); answering per on_redis_error until it is back"
+                );
+                h.down = Some((now, now + PROBE_INTERVAL));
+            }
+            (Err(_), Some((since, _))) => h.down = Some((since, now + PROBE_INTERVAL)),
+            (Ok(_), None) => {}
+        }
+    }
+
+    pub async fn release(&self, checks: &[Check]) {
+        let work = async {
+            let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
+            let mut inv = self.release.prepare_invoke();
+            for c in checks {
+                if let CheckKind::Count { cost } = c.kind {
+                    inv.key(&c.key).arg(cost);
+                }
+            }
+            inv.invoke_async::<i64>(&mut conn)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => log::error!("could not release a budget reservation: {e}"),
+            Err(_) => log::error!("could not release a budget reservation: redis timed out"),
+        }
+    }
+}
+
+fn window_ms(c: &Check) -> u64 {
+    c.window.as_millis().max(1) as u64
 }
 
 /// Errors from URL parsing may quote the URL, and with it a password.

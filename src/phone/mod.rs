@@ -92,6 +92,11 @@ impl NumberKind {
         }
     }
 
+    /// The kind named by `as_str`.
+    pub fn parse(name: &str) -> Option<NumberKind> {
+        ALL_KINDS.iter().copied().find(|k| k.as_str() == name)
+    }
+
     fn from_lib(t: PhoneNumberType) -> Self {
         match t {
             PhoneNumberType::Mobile => NumberKind::Mobile,
@@ -109,6 +114,21 @@ impl NumberKind {
         }
     }
 }
+
+const ALL_KINDS: [NumberKind; 12] = [
+    NumberKind::Mobile,
+    NumberKind::FixedLine,
+    NumberKind::FixedLineOrMobile,
+    NumberKind::TollFree,
+    NumberKind::PremiumRate,
+    NumberKind::SharedCost,
+    NumberKind::Voip,
+    NumberKind::PersonalNumber,
+    NumberKind::Pager,
+    NumberKind::Uan,
+    NumberKind::Voicemail,
+    NumberKind::Unknown,
+];
 
 /// A valid phone number. Made only by [`parse`].
 #[derive(Clone, PartialEq, Eq)]
