@@ -19,13 +19,6 @@ pub const FAKE: &str = env!("CARGO_BIN_EXE_fake-nexmo");
 pub const API_KEY: &str = "testkey1";
 pub const API_SECRET: &str = "testsecret";
 
-/// Every log line any spawned proxy wrote, for suite-wide log assertions.
-pub fn all_logs_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("proxy-logs");
-    let _ = std::fs::create_dir_all(&dir);
-    dir
-}
-
 /// Starts a child and collects a stream's lines; returns when `ready`
 /// matches a line (with that line), or fails with everything read so far.
 fn collect_lines(
@@ -275,13 +268,35 @@ impl TestApp {
     }
 }
 
+/// Log lines that leak a secret or an unmasked number: the test secrets,
+/// or any run of seven or more digits (a masked number keeps at most four
+/// in a row; timestamps, ports and durations have fewer).
+pub fn leaks(logs: &str) -> Vec<String> {
+    logs.lines()
+        .filter(|line| {
+            let mut run = 0;
+            let long_digits = line.chars().any(|c| {
+                run = if c.is_ascii_digit() { run + 1 } else { 0 };
+                run >= 7
+            });
+            long_digits || line.contains(API_SECRET) || line.contains("topsecret")
+        })
+        .map(String::from)
+        .collect()
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        // Keep every proxy's log for the suite-wide privacy check.
-        let name = format!("{}-{}.log", std::process::id(), self.port);
-        let _ = std::fs::write(all_logs_dir().join(name), self.logs());
+        // Every test's proxy logs are checked: no unmasked receiver, no secret.
+        let leaked = leaks(&self.logs());
+        if !leaked.is_empty() && !std::thread::panicking() {
+            panic!(
+                "the proxy logged secrets or unmasked numbers:\n{}",
+                leaked.join("\n")
+            );
+        }
     }
 }
 
@@ -381,6 +396,8 @@ impl Redis {
                 "",
                 "--appendonly",
                 "no",
+                "--enable-debug-command",
+                "yes",
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -398,11 +415,17 @@ impl Redis {
     }
 
     fn ping(&self) -> bool {
+        self.ping_within(Duration::from_millis(200))
+    }
+
+    /// Whether the server answers `PING` within `limit` (false while it is
+    /// down or blocked by `DEBUG SLEEP`).
+    pub fn ping_within(&self, limit: Duration) -> bool {
         use std::io::{Read, Write};
         let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
             return false;
         };
-        let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+        let _ = s.set_read_timeout(Some(limit));
         let mut buf = [0u8; 16];
         s.write_all(b"PING\r\n").is_ok()
             && s.read(&mut buf)
