@@ -403,7 +403,8 @@ async fn redis_failure(on_error: &str) {
     redis.restart();
     let back = Instant::now();
     loop {
-        let (status, j) = (|a: common::Answer| (a.status, a.json()))(app.get(m).await);
+        let a = app.get(m).await;
+        let (status, j) = (a.status, a.json());
         if status == 200 && j["status"] == "ok" && app.logs().contains("redis limiter is back") {
             break;
         }
