@@ -146,8 +146,14 @@ pub fn load(sources: &Sources) -> Result<Settings, ConfigError> {
     let mut raw: RawConfig = match figment.extract() {
         Ok(raw) => raw,
         Err(e) => {
+            let fallback = file
+                .as_ref()
+                .map_or_else(|| "(top level)".to_string(), |f| f.display().to_string());
             return Err(ConfigError {
-                problems: e.into_iter().map(figment_problem).collect(),
+                problems: e
+                    .into_iter()
+                    .map(|e| figment_problem(e, &fallback))
+                    .collect(),
             });
         }
     };
@@ -168,10 +174,10 @@ fn is_secret_path(path: &[String]) -> bool {
     })
 }
 
-fn figment_problem(e: figment::Error) -> Problem {
+fn figment_problem(e: figment::Error, fallback_key: &str) -> Problem {
     use figment::error::Kind;
     let key = if e.path.is_empty() {
-        "(top level)".to_string()
+        fallback_key.to_string()
     } else {
         e.path.join(".")
     };

@@ -92,12 +92,52 @@ impl fmt::Display for Settings {
             };
             writeln!(
                 f,
-                "endpoint {}: {what}; country {} (guess {}); limits {}",
+                "endpoint {}: {what}; country {} (guess {}); limits {}; on redis error {:?}",
                 e.path,
                 e.country.default,
                 if e.country.guess { "on" } else { "off" },
-                Limits(&e.limits)
+                Limits(&e.limits),
+                e.on_redis_error
             )?;
+            if let Some(d) = &e.destinations {
+                let list = |v: &[crate::phone::Country]| {
+                    if v.is_empty() {
+                        "-".to_string()
+                    } else {
+                        v.iter().map(|c| c.code()).collect::<Vec<_>>().join(",")
+                    }
+                };
+                let types: Vec<&str> = d.number_types.iter().map(|t| t.as_str()).collect();
+                writeln!(
+                    f,
+                    "  destinations{}: allowed {}, denied {}, denied prefixes {}, types {}, {} trusted number(s)",
+                    if d.shadow { " (shadow)" } else { "" },
+                    if d.allowed.is_empty() { "all".to_string() } else { list(&d.allowed) },
+                    list(&d.denied),
+                    if d.denied_prefixes.is_empty() { "-".to_string() } else { d.denied_prefixes.join(",") },
+                    types.join(","),
+                    d.trusted.len()
+                )?;
+            }
+            if let Some(b) = &e.budget {
+                let per_country: Vec<String> = b
+                    .per_country
+                    .iter()
+                    .map(|(c, m)| format!("{c} {m}"))
+                    .collect();
+                writeln!(
+                    f,
+                    "  budget{}: {} parts per {:?}{}",
+                    if b.shadow { " (shadow)" } else { "" },
+                    b.max_parts,
+                    b.window,
+                    if per_country.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", per_country.join(", "))
+                    }
+                )?;
+            }
         }
         for w in &self.warnings {
             writeln!(f, "warning: {w}")?;
