@@ -128,3 +128,21 @@ fn the_binary_reads_legacy_variables_and_flags_from_its_environment() {
     assert!(!ok);
     assert!(err.contains("LOCALHOSTONLY: expected a boolean"), "{err}");
 }
+
+#[test]
+fn the_readme_recommended_configuration_passes() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let at = readme
+        .find("A recommended starting point")
+        .expect("the README has a recommended configuration");
+    let start = readme[at..].find("```toml").unwrap() + at + "```toml".len();
+    let end = readme[start..].find("```").unwrap() + start;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("proxy.toml");
+    let toml = format!("{}\n[nexmo]\ndry_run = true\n[[endpoint]]\npath = \"/m/\"\nsender = \"Acme\"\nmessage = \"x\"\n", &readme[start..end]);
+    std::fs::write(&file, toml).unwrap();
+    let (ok, out, err) = check(&file, &[], &[]);
+    assert!(ok, "{err}");
+    assert!(out.contains("allowed DE,AT,CH"), "{out}");
+}
