@@ -1,0 +1,287 @@
+//! Admission: turns an endpoint's limit rules and budgets into limiter
+//! checks for one request (keys carry the endpoint path unless a rule is
+//! global; numbers and ranges are HMAC'd), decides them in one step, and
+//! maps the decision to an answer, including shadow refusals, budget
+//! alarms and the endpoint's answer when Redis fails.
+
+use super::Ctx;
+use crate::config::{LimitPer, OnRedisError};
+use crate::limiter::{Check, CheckKind, Decision};
+use crate::phone::PhoneNumber;
+use crate::response::Reply;
+use actix_web::http::StatusCode;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+/// A receiver the request will act on, for the rules keyed by it.
+pub struct Target<'a> {
+    pub number: &'a PhoneNumber,
+    /// SMS parts it will cost (0 when nothing is sent).
+    pub parts: u64,
+    /// A trusted number bypasses limit rules (not budgets).
+    pub trusted: bool,
+}
+
+/// What an admitted request reserved, to give back if Nexmo refuses it.
+#[derive(Default)]
+pub struct Admitted {
+    budget: Vec<Check>,
+    local: bool,
+}
+
+/// Labels of the checks of one request, parallel to the checks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Label {
+    Rule(usize),
+    Budget,
+    CountryBudget,
+}
+
+impl Ctx<'_> {
+    /// Decides every limit rule and budget of the endpoint in one step.
+    /// Rules keyed by the receiver apply only when there is a `target`.
+    pub async fn admit(&self, target: Option<&Target<'_>>) -> Result<Admitted, Reply> {
+        let (checks, labels) = self.checks(target);
+        let limiter = &self.rt.limiter;
+        let (decision, local) = match limiter.decide(&checks).await {
+            Ok(d) => (d, false),
+            Err(e) => match self.spec.on_redis_error {
+                OnRedisError::Deny => {
+                    log::debug!("limiter unavailable on {} ({e}): denying", self.spec.path);
+                    return Err(Reply::error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "service_unavailable",
+                    )
+                    .retry_after(1));
+                }
+                OnRedisError::Allow => {
+                    log::debug!("limiter unavailable on {} ({e}): allowing", self.spec.path);
+                    return Ok(Admitted::default());
+                }
+                OnRedisError::Local => match limiter.local_fallback() {
+                    Some(local) => (local.decide(&self.local_share(&checks)), true),
+                    None => (Decision::allowed(), false),
+                },
+            },
+        };
+        match decision {
+            Decision::Allowed { shadow_refused } => {
+                for i in shadow_refused {
+                    self.shadow_refusal(&self.describe(labels[i]));
+                }
+                let budget = checks
+                    .into_iter()
+                    .zip(labels)
+                    .filter(|(_, l)| !matches!(l, Label::Rule(_)))
+                    .map(|(c, _)| c)
+                    .collect();
+                Ok(Admitted { budget, local })
+            }
+            Decision::Limited { retry_after, check } => {
+                let secs = retry_after.as_secs_f64().ceil() as u64;
+                match labels.get(check) {
+                    Some(Label::Budget | Label::CountryBudget) => {
+                        self.budget_alarm(&checks[check].key, checks[check].window, labels[check]);
+                        Err(Reply::error(StatusCode::OK, "budget_exhausted").retry_after(secs))
+                    }
+                    _ => {
+                        log::info!(
+                            "limit reached on {} for {}",
+                            self.spec.path,
+                            self.ip_subject()
+                        );
+                        Err(Reply::error(StatusCode::OK, "limit_acceded").retry_after(secs))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Gives back a budget reservation (Nexmo did not take the message).
+    pub async fn release(&self, admitted: Admitted) {
+        if admitted.local {
+            if let Some(l) = self.rt.limiter.local_fallback() {
+                l.release(&self.local_share(&admitted.budget));
+            }
+        } else {
+            self.rt.limiter.release(&admitted.budget).await;
+        }
+    }
+
+    /// Records a "would refuse" of a shadow rule or policy.
+    pub fn shadow_refusal(&self, what: &str) {
+        let key = format!("{} {what}", self.spec.path);
+        log::warn!(
+            "shadow: would refuse on {key} (client {})",
+            self.ip_subject()
+        );
+        let mut m = self
+            .state
+            .shadow_refusals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        *m.entry(key).or_insert(0) += 1;
+    }
+
+    fn describe(&self, l: Label) -> String {
+        match l {
+            Label::Rule(i) => match self.spec.limits.get(i) {
+                Some(r) => format!("limit {} per {} per {:?}", r.max, r.per.as_str(), r.window),
+                None => "limit".into(),
+            },
+            Label::Budget => "budget".into(),
+            Label::CountryBudget => "country budget".into(),
+        }
+    }
+
+    fn budget_alarm(&self, key: &str, window: Duration, label: Label) {
+        let now = Instant::now();
+        let mut alarms = self
+            .state
+            .budget_alarms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let due = alarms
+            .get(key)
+            .is_none_or(|last| now.duration_since(*last) >= window);
+        if due {
+            alarms.insert(key.to_string(), now);
+            log::error!(
+                "{} exhausted on {}: refusing messages until its window ({window:?}) ends; this is logged once per window",
+                self.describe(label),
+                self.spec.path
+            );
+        }
+    }
+
+    /// In `local` mode each instance takes its share of every `max`.
+    fn local_share(&self, checks: &[Check]) -> Vec<Check> {
+        let n = self
+            .rt
+            .settings
+            .redis
+            .as_ref()
+            .map_or(1, |r| u64::from(r.expected_instances));
+        checks
+            .iter()
+            .map(|c| Check {
+                max: (c.max / n).max(1),
+                ..c.clone()
+            })
+            .collect()
+    }
+
+    /// The client as counted: IPv6 addresses by their configured prefix.
+    fn ip_subject(&self) -> String {
+        match self.ip {
+            IpAddr::V4(a) => a.to_string(),
+            IpAddr::V6(a) => {
+                let bits = u32::from(self.rt.settings.limits.ipv6_prefix.min(128));
+                let mask = if bits == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - bits)
+                };
+                format!("{}/{bits}", std::net::Ipv6Addr::from(u128::from(a) & mask))
+            }
+        }
+    }
+
+    fn hashed(&self, value: &str) -> String {
+        use hmac::Mac;
+        match hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.rt.number_key) {
+            Ok(mut mac) => {
+                mac.update(value.as_bytes());
+                hex::encode(&mac.finalize().into_bytes()[..16])
+            }
+            // HMAC takes keys of any length; this arm cannot run.
+            Err(_) => "unhashable".into(),
+        }
+    }
+
+    fn checks(&self, target: Option<&Target>) -> (Vec<Check>, Vec<Label>) {
+        let mut checks = Vec::new();
+        let mut labels = Vec::new();
+        let scope_of = |global: bool| if global { "*" } else { self.spec.path.as_str() };
+        let trusted = target.is_some_and(|t| t.trusted);
+        for (i, rule) in self.spec.limits.iter().enumerate() {
+            if trusted || (rule.per.needs_receiver() && target.is_none()) {
+                continue;
+            }
+            let (subject, kind) = match (rule.per, target) {
+                (LimitPer::Ip, _) => (self.ip_subject(), CheckKind::Count { cost: 1 }),
+                (LimitPer::Endpoint, _) => ("all".to_string(), CheckKind::Count { cost: 1 }),
+                (LimitPer::Number, Some(t)) => {
+                    (self.hashed(t.number.e164()), CheckKind::Count { cost: 1 })
+                }
+                (LimitPer::Prefix { digits }, Some(t)) => {
+                    let e = t.number.e164();
+                    let keep = e.len().saturating_sub(digits as usize).max(2);
+                    (
+                        format!("{digits}:{}", self.hashed(&e[..keep])),
+                        CheckKind::Count { cost: 1 },
+                    )
+                }
+                (LimitPer::Country, Some(t)) => {
+                    (country_code(t.number), CheckKind::Count { cost: 1 })
+                }
+                (LimitPer::IpCountries, Some(t)) => (
+                    self.ip_subject(),
+                    CheckKind::Distinct {
+                        member: country_code(t.number),
+                    },
+                ),
+                _ => continue,
+            };
+            checks.push(Check {
+                key: format!(
+                    "nexmo-proxy:limit:{}:{}:{}:{subject}",
+                    scope_of(rule.global),
+                    rule.per.as_str(),
+                    rule.window.as_millis()
+                ),
+                max: rule.max,
+                window: rule.window,
+                kind,
+                shadow: rule.shadow,
+            });
+            labels.push(Label::Rule(i));
+        }
+        if let (Some(b), Some(t)) = (&self.spec.budget, target) {
+            if t.parts > 0 {
+                let base = format!(
+                    "nexmo-proxy:budget:{}:{}",
+                    self.spec.path,
+                    b.window.as_millis()
+                );
+                checks.push(Check {
+                    key: format!("{base}:all"),
+                    max: b.max_parts,
+                    window: b.window,
+                    kind: CheckKind::Count { cost: t.parts },
+                    shadow: b.shadow,
+                });
+                labels.push(Label::Budget);
+                if let Some((c, max)) = t
+                    .number
+                    .country()
+                    .and_then(|c| b.per_country.get(&c).map(|m| (c, *m)))
+                {
+                    checks.push(Check {
+                        key: format!("{base}:{c}"),
+                        max,
+                        window: b.window,
+                        kind: CheckKind::Count { cost: t.parts },
+                        shadow: b.shadow,
+                    });
+                    labels.push(Label::CountryBudget);
+                }
+            }
+        }
+        (checks, labels)
+    }
+}
+
+fn country_code(n: &PhoneNumber) -> String {
+    n.country().map_or_else(|| "001".to_string(), |c| c.code())
+}
