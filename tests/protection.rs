@@ -482,3 +482,30 @@ fn the_log_check_catches_unmasked_numbers_and_secrets() {
     assert_eq!(leaks("to=4917612345678").len(), 1);
     assert_eq!(leaks(&format!("secret {API_SECRET}")).len(), 1);
 }
+
+#[actix_web::test]
+async fn ipv6_clients_are_counted_per_64() {
+    let app = TestApp::spawn(
+        "[server]\ntrusted_proxies = [\"127.0.0.1\"]\n[validation]\nlimits = [{ per = \"ip\", max = 2, window = \"1h\" }]\n",
+    );
+    let app = &app;
+    let from = |ip: &'static str| async move {
+        app.get_with("/validate_number/?number=1", &[("x-forwarded-for", ip)])
+            .await
+    };
+    assert_eq!(from("2001:db8:1:2::1").await.json()["status"], "ok");
+    assert_eq!(
+        from("2001:db8:1:2:ffff:ffff:ffff:ffff").await.json()["status"],
+        "ok"
+    );
+    // A third address in the same /64 shares the budget ...
+    assert_eq!(
+        from("2001:db8:1:2::abcd").await.json()["error"],
+        "limit_acceded"
+    );
+    // ... another /64 has its own.
+    assert_eq!(from("2001:db8:1:3::1").await.json()["status"], "ok");
+    // IPv4 is counted per address.
+    assert_eq!(from("198.51.100.1").await.json()["status"], "ok");
+    assert_eq!(from("198.51.100.2").await.json()["status"], "ok");
+}
