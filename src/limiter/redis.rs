@@ -10,8 +10,9 @@
 //! change of state is logged once each way.
 
 use super::{Check, CheckKind, Decision, LimiterError, MemoryLimiter};
+use deadpool_redis::redis::aio::MultiplexedConnection;
 use deadpool_redis::redis::Script;
-use deadpool_redis::{Config, Pool, Runtime};
+use deadpool_redis::{Config, Connection, Pool, Runtime};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -89,6 +90,10 @@ pub struct RedisLimiter {
     release: Arc<Script>,
     health: Arc<Mutex<Health>>,
     local: Arc<MemoryLimiter>,
+    /// One multiplexed connection shared by all requests: checking one out
+    /// of the pool per request costs an extra round trip (UNWATCH + PING).
+    /// Dropped on any error, so the next request connects afresh.
+    shared: Arc<Mutex<Option<MultiplexedConnection>>>,
 }
 
 impl RedisLimiter {
@@ -116,6 +121,7 @@ impl RedisLimiter {
             release: Arc::new(Script::new(RELEASE)),
             health: Arc::new(Mutex::new(Health::default())),
             local: Arc::new(MemoryLimiter::default()),
+            shared: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -141,13 +147,22 @@ impl RedisLimiter {
         result
     }
 
+    async fn connection(&self) -> Result<MultiplexedConnection, LimiterError> {
+        if let Some(c) = self.shared.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            return Ok(c.clone());
+        }
+        let c = Connection::take(self.pool.get().await.map_err(|e| LimiterError::Redis(e.to_string()))?);
+        *self.shared.lock().unwrap_or_else(|e| e.into_inner()) = Some(c.clone());
+        Ok(c)
+    }
+
+    fn forget_connection(&self) {
+        *self.shared.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
     async fn run_decide(&self, checks: &[Check]) -> Result<Decision, LimiterError> {
         let work = async {
-            let mut conn = self
-                .pool
-                .get()
-                .await
-                .map_err(|e| LimiterError::Redis(e.to_string()))?;
+            let mut conn = self.connection().await?;
             let mut inv = self.decide.prepare_invoke();
             for c in checks {
                 inv.key(&c.key);
@@ -176,9 +191,14 @@ impl RedisLimiter {
                 ))),
             }
         };
-        tokio::time::timeout(self.timeout, work)
+        let result = tokio::time::timeout(self.timeout, work)
             .await
-            .map_err(|_| LimiterError::Timeout(self.timeout))?
+            .map_err(|_| LimiterError::Timeout(self.timeout))
+            .and_then(|r| r);
+        if result.is_err() {
+            self.forget_connection();
+        }
+        result
     }
 
     /// Records the outcome, logging only changes of state.
@@ -203,7 +223,7 @@ impl RedisLimiter {
 
     pub async fn release(&self, checks: &[Check]) {
         let work = async {
-            let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
+            let mut conn = self.connection().await.map_err(|e| e.to_string())?;
             let mut inv = self.release.prepare_invoke();
             for c in checks {
                 if let CheckKind::Count { cost } = c.kind {
