@@ -368,3 +368,35 @@ async fn listen_changes_are_logged_as_requiring_restart() {
         "ok"
     );
 }
+
+#[actix_web::test]
+async fn nexmo_credentials_and_the_redis_url_change_live() {
+    let fake = FakeNexmo::start();
+    let redis = common::Redis::start();
+    let cfg = |secret: &str, redis_url: Option<&str>| {
+        let r = redis_url
+            .map(|u| format!("[redis]\nurl = \"{u}\"\n"))
+            .unwrap_or_default();
+        format!(
+            "{r}[nexmo]\napi_key = \"{API_KEY}\"\napi_secret = \"{secret}\"\nurl = \"{}\"\n[defaults]\nlimits = [{{ per = \"ip\", max = 100, window = \"1h\" }}]\n[[endpoint]]\npath = \"/m/\"\nsender = \"A\"\nmessage = \"x\"\n",
+            fake.sms_url()
+        )
+    };
+    let app = TestApp::spawn(&cfg("wrong-secret", None));
+    let m = "/m/?receiver=%2B4917612345678";
+    assert_eq!(app.get(m).await.json()["nexmo_status"], "4");
+    write_by_rename(&app.config, &cfg(API_SECRET, Some(&redis.url())));
+    let start = Instant::now();
+    while !app.logs().contains("settings changed: nexmo, redis") {
+        assert!(start.elapsed() < VISIBLE_WITHIN, "{}", app.logs());
+        actix_web::rt::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(app.get(m).await.json()["status"], "ok");
+    assert!(
+        !redis
+            .cli(&["--scan", "--pattern", "nexmo-proxy:*"])
+            .is_empty(),
+        "the new limiter counts in Redis"
+    );
+    assert!(!app.logs().contains("wrong-secret"));
+}

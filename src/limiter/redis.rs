@@ -148,10 +148,20 @@ impl RedisLimiter {
     }
 
     async fn connection(&self) -> Result<MultiplexedConnection, LimiterError> {
-        if let Some(c) = self.shared.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        if let Some(c) = self
+            .shared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
             return Ok(c.clone());
         }
-        let c = Connection::take(self.pool.get().await.map_err(|e| LimiterError::Redis(e.to_string()))?);
+        let c = Connection::take(
+            self.pool
+                .get()
+                .await
+                .map_err(|e| LimiterError::Redis(e.to_string()))?,
+        );
         *self.shared.lock().unwrap_or_else(|e| e.into_inner()) = Some(c.clone());
         Ok(c)
     }
