@@ -123,7 +123,9 @@ pub struct RawGeoip {
     pub database: Option<String>,
 }
 
-/// What every endpoint inherits unless it overrides it.
+/// What every endpoint inherits unless it overrides it. The protection keys
+/// are repeated in `RawEndpoint` on purpose: serde cannot combine `flatten`
+/// with `deny_unknown_fields`, and unknown keys must stay errors.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawPolicy {

@@ -169,6 +169,19 @@ pub struct Answer {
 }
 
 impl Answer {
+    async fn read<S>(mut resp: awc::ClientResponse<S>) -> Answer
+    where
+        S: futures_util::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>>
+            + Unpin,
+    {
+        let body = resp.body().limit(1 << 20).await.unwrap();
+        Answer {
+            status: resp.status().as_u16(),
+            headers: resp.headers().clone(),
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
@@ -208,16 +221,11 @@ impl TestApp {
         for (k, v) in headers {
             req = req.insert_header((*k, *v));
         }
-        let mut resp = req
+        let resp = req
             .send()
             .await
             .unwrap_or_else(|e| panic!("GET {path_and_query}: {e}"));
-        let body = resp.body().limit(1 << 20).await.unwrap();
-        Answer {
-            status: resp.status().as_u16(),
-            headers: resp.headers().clone(),
-            body: String::from_utf8_lossy(&body).into_owned(),
-        }
+        Answer::read(resp).await
     }
 
     pub async fn post(&self, path: &str, content_type: &str, body: &str) -> Answer {
@@ -232,19 +240,14 @@ impl TestApp {
         body: &str,
     ) -> Answer {
         let m = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut resp = self
+        let resp = self
             .client
             .request(m, self.url(path))
             .insert_header(("content-type", content_type))
             .send_body(body.to_string())
             .await
             .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        let body = resp.body().limit(1 << 20).await.unwrap();
-        Answer {
-            status: resp.status().as_u16(),
-            headers: resp.headers().clone(),
-            body: String::from_utf8_lossy(&body).into_owned(),
-        }
+        Answer::read(resp).await
     }
 
     pub fn logs(&self) -> String {
