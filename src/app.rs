@@ -197,6 +197,11 @@ pub enum RunError {
 pub fn run(settings: Settings, sources: Sources) -> Result<(), RunError> {
     actix_web::rt::System::new().block_on(async move {
         let runtime = Runtime::build(settings, 1, None)?;
+        // libphonenumber builds its metadata on first use (~35 ms); pay that
+        // here rather than on the first visitor's request.
+        let _ = crate::phone::parse("+4917612345678", || {
+            runtime.settings.validation.country.default
+        });
         let s = runtime.settings.clone();
         let listener = TcpListener::bind(s.server.listen).map_err(|source| RunError::Listen {
             addr: s.server.listen,
