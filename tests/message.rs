@@ -395,3 +395,45 @@ async fn post_bodies_work_for_messages() {
         .await;
     assert_eq!(a.json()["number"], "+33 6 12 34 56 78");
 }
+
+#[actix_web::test]
+async fn every_message_answer_renders_as_jsonp_too() {
+    let fake = FakeNexmo::start();
+    let extra = "[[endpoint]]\npath = \"/p/\"\nsender = \"Acme\"\nmessage = \"{platform}\"\nlimits = [{ per = \"ip\", max = 4, window = \"1h\" }]\n[endpoint.params]\nplatform = \"ios|android\"\n";
+    let app = TestApp::spawn(&config(&fake, extra));
+    let cases = [
+        ("receiver=%2B4917612345678&platform=ios", "ok", None),
+        ("platform=ios", "error", Some("receiver_missing")),
+        (
+            "receiver=12&platform=ios",
+            "error",
+            Some("receiver_validation"),
+        ),
+        (
+            "receiver=%2B4917612345678&platform=beos",
+            "error",
+            Some("param_validation"),
+        ),
+        (
+            "receiver=%2B4917612345678&platform=ios",
+            "error",
+            Some("limit_acceded"),
+        ),
+    ];
+    for (q, status, error) in cases {
+        let a = app.get(&format!("/p/?{q}&callback=my.cb_1")).await;
+        assert_eq!(
+            a.header("content-type"),
+            Some("application/javascript; charset=utf-8")
+        );
+        let j = a.jsonp("my.cb_1");
+        assert_eq!(j["status"], status, "{q}: {j}");
+        assert_eq!(j["error"].as_str(), error, "{q}: {j}");
+    }
+    let j = app
+        .get("/message/?receiver=%2B4917600000007&callback=cb")
+        .await
+        .jsonp("cb");
+    assert_eq!(j["error"], "nexmo_error");
+    assert_eq!(j["nexmo_status"], "7");
+}
