@@ -100,7 +100,8 @@ async fn answers_get_form_and_json_with_string_fields_and_uuid_ids() {
 async fn refuses_as_documented() {
     let fake = FakeNexmo::start();
     let c = awc::Client::default();
-    let cases: &[(&[(&str, &str)], &str, &str)] = &[
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: &[Case] = &[
         (
             &[
                 ("api_secret", API_SECRET),
