@@ -400,3 +400,69 @@ async fn nexmo_credentials_and_the_redis_url_change_live() {
     );
     assert!(!app.logs().contains("wrong-secret"));
 }
+
+/// The effective uid of this test process.
+fn euid() -> u32 {
+    let out = std::process::Command::new("id").arg("-u").output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+#[actix_web::test]
+async fn a_directory_without_permission_keeps_the_old_configuration() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let conf_dir = dir.path().join("conf");
+    std::fs::create_dir(&conf_dir).unwrap();
+    let path = conf_dir.join("proxy.toml");
+    std::fs::write(&path, endpoints(&[("/message/", "one")])).unwrap();
+    let set = |p: &Path, mode: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    set(dir.path(), 0o755);
+    set(&conf_dir, 0o755);
+    set(&path, 0o644);
+    // Root ignores permissions: run the proxy as nobody then.
+    let spawn = Spawn::new("").config_file(path.clone());
+    let spawn = if euid() == 0 {
+        spawn.run_as(65534, 65534)
+    } else {
+        spawn
+    };
+    let app = spawn.start().unwrap();
+    let m = "/message/?receiver=%2B4917612345678";
+    assert_eq!(app.get(m).await.json()["status"], "ok");
+
+    set(&conf_dir, 0o000);
+    // The permission change itself is an event on the watched directory;
+    // SIGHUP makes the attempt certain.
+    std::process::Command::new("kill")
+        .args(["-HUP", &app.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(
+        app.wait_for_log("keeping configuration generation 1"),
+        "{}",
+        app.logs()
+    );
+    assert!(app.logs().contains("Permission denied"), "{}", app.logs());
+    assert_eq!(
+        app.get(m).await.json()["status"],
+        "ok",
+        "the old endpoint keeps serving"
+    );
+
+    set(&conf_dir, 0o755);
+    std::fs::write(
+        &path,
+        endpoints(&[("/message/", "one"), ("/after/", "two")]),
+    )
+    .unwrap();
+    set(&path, 0o644);
+    visible(
+        &app,
+        "/after/?receiver=%2B4917612345678",
+        200,
+        VISIBLE_WITHIN,
+    )
+    .await;
+}

@@ -60,6 +60,9 @@ pub struct Spawn<'a> {
     pub args: Vec<String>,
     /// Use this (prepared) configuration path instead of writing `toml`.
     pub config_file: Option<PathBuf>,
+    /// Run the proxy as this uid/gid (tests that need file permissions to
+    /// bite while the suite runs as root).
+    pub user: Option<(u32, u32)>,
 }
 
 impl<'a> Spawn<'a> {
@@ -69,7 +72,15 @@ impl<'a> Spawn<'a> {
             env: Vec::new(),
             args: Vec::new(),
             config_file: None,
+            user: None,
         }
+    }
+
+    /// Runs a copy of the binary, placed in `dir`, as `uid`/`gid`: the
+    /// checkout itself may not be readable by that user.
+    pub fn run_as(mut self, uid: u32, gid: u32) -> Self {
+        self.user = Some((uid, gid));
+        self
     }
 
     pub fn env(mut self, k: &str, v: &str) -> Self {
@@ -97,7 +108,19 @@ impl<'a> Spawn<'a> {
                 p
             }
         };
-        let mut cmd = Command::new(PROXY);
+        let binary = match self.user {
+            Some(_) => {
+                let copy = dir.path().join("nexmo-proxy");
+                std::fs::copy(PROXY, &copy).map_err(|e| e.to_string())?;
+                use std::os::unix::fs::PermissionsExt;
+                let open = std::fs::Permissions::from_mode(0o755);
+                std::fs::set_permissions(dir.path(), open.clone()).map_err(|e| e.to_string())?;
+                std::fs::set_permissions(&copy, open).map_err(|e| e.to_string())?;
+                copy
+            }
+            None => PathBuf::from(PROXY),
+        };
+        let mut cmd = Command::new(binary);
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("RUST_LOG", "info")
@@ -110,6 +133,10 @@ impl<'a> Spawn<'a> {
             .stderr(Stdio::piped());
         for (k, v) in &self.env {
             cmd.env(k, v);
+        }
+        if let Some((uid, gid)) = self.user {
+            use std::os::unix::process::CommandExt;
+            cmd.uid(uid).gid(gid);
         }
         let mut child = cmd.spawn().map_err(|e| e.to_string())?;
         let logs = Arc::new(Mutex::new(String::new()));
