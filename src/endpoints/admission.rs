@@ -66,8 +66,8 @@ impl Ctx<'_> {
         };
         match decision {
             Decision::Allowed { shadow_refused } => {
-                for i in shadow_refused {
-                    self.shadow_refusal(&self.describe(labels[i]));
+                for label in shadow_refused.iter().filter_map(|&i| labels.get(i)) {
+                    self.shadow_refusal(&self.describe(*label), "");
                 }
                 let budget = checks
                     .into_iter()
@@ -108,11 +108,13 @@ impl Ctx<'_> {
         }
     }
 
-    /// Records a "would refuse" of a shadow rule or policy.
-    pub fn shadow_refusal(&self, what: &str) {
+    /// Records a "would refuse" of a shadow rule or policy. `what` names the
+    /// rule (and keys the count, so it must not vary per request); `detail`
+    /// only goes to the log.
+    pub fn shadow_refusal(&self, what: &str, detail: &str) {
         let key = format!("{} {what}", self.spec.path);
         log::warn!(
-            "shadow: would refuse on {key} (client {})",
+            "shadow: would refuse on {key}{detail} (client {})",
             self.ip_subject()
         );
         let mut m = self

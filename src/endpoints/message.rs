@@ -26,7 +26,10 @@ pub async fn handle(ctx: &Ctx<'_>, m: &MessageSpec, nexmo: &NexmoClient) -> Repl
     let refusal = match (&receiver, destinations) {
         (Some(Ok(n)), Some(d)) => match policy::check(d, n) {
             Err(why) if d.shadow => {
-                ctx.shadow_refusal(&format!("destination {} for {}", why.as_str(), n.masked()));
+                ctx.shadow_refusal(
+                    &format!("destination {}", why.as_str()),
+                    &format!(" for {}", n.masked()),
+                );
                 None
             }
             Err(why) => Some(why),
