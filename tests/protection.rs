@@ -509,3 +509,27 @@ async fn ipv6_clients_are_counted_per_64() {
     assert_eq!(from("198.51.100.1").await.json()["status"], "ok");
     assert_eq!(from("198.51.100.2").await.json()["status"], "ok");
 }
+
+#[actix_web::test]
+async fn a_partly_accepted_message_keeps_its_budget_reservation() {
+    let fake = FakeNexmo::start();
+    let toml = format!(
+        "{}\n[defaults]\nlimits = []\n[[endpoint]]\npath = \"/m/\"\nsender = \"A\"\nmessage = \"x\"\nbudget = {{ max_parts = 2, window = \"1h\" }}\n",
+        nexmo(&fake)
+    );
+    let app = TestApp::spawn(&toml);
+    // `…96` answers one accepted part and one throttled part: billed, so the
+    // reservation stays; a second such message exhausts the budget of 2.
+    assert_eq!(
+        app.get("/m/?receiver=%2B4917600000096").await.json()["error"],
+        "nexmo_error"
+    );
+    assert_eq!(
+        app.get("/m/?receiver=%2B4917600000096").await.json()["error"],
+        "nexmo_error"
+    );
+    assert_eq!(
+        app.get("/m/?receiver=%2B4917612345678").await.json()["error"],
+        "budget_exhausted"
+    );
+}

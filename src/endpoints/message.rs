@@ -115,7 +115,10 @@ pub async fn handle(ctx: &Ctx<'_>, m: &MessageSpec, nexmo: &NexmoClient) -> Repl
                 number.masked(),
                 ctx.spec.path
             );
-            ctx.release(admitted).await;
+            // Give the budget back only when nothing was billed.
+            if e.accepted_parts == 0 {
+                ctx.release(admitted).await;
+            }
             let mut r = Reply::error(StatusCode::OK, "nexmo_error")
                 .field("message", "Nexmo Service Error")
                 .field("number", number.display());

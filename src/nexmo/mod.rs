@@ -35,6 +35,8 @@ pub struct NexmoError {
     pub status: Option<String>,
     pub error_text: Option<String>,
     pub detail: String,
+    /// Parts Nexmo accepted (and bills) although the message as a whole failed.
+    pub accepted_parts: usize,
 }
 
 impl NexmoError {
@@ -43,6 +45,7 @@ impl NexmoError {
             status: None,
             error_text: None,
             detail: detail.into(),
+            accepted_parts: 0,
         }
     }
 }
@@ -204,6 +207,7 @@ fn read_reply(body: &[u8]) -> Result<Sent, Attempt> {
                     ),
                     status: Some(status),
                     error_text: text,
+                    accepted_parts: 0,
                 });
             }
         }
@@ -217,7 +221,10 @@ fn read_reply(body: &[u8]) -> Result<Sent, Attempt> {
             let wait = throttle_wait(error.error_text.as_deref().unwrap_or(""));
             Err(Attempt::Throttled { wait, error })
         }
-        Some(error) => Err(Attempt::Failed(error)),
+        Some(error) => Err(Attempt::Failed(NexmoError {
+            accepted_parts: ids.len(),
+            ..error
+        })),
     }
 }
 
