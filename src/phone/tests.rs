@@ -268,3 +268,44 @@ fn knows_countries() {
     }
     assert!(Country::parse("QQ").is_err());
 }
+
+/// A small deterministic generator, so the test needs no extra crate and
+/// a failure reproduces.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[test]
+fn random_input_never_panics_and_valid_results_are_consistent() {
+    let alphabet: Vec<char> = "0123456789+-() ./#*abcXYZ０１２٣४\u{a0}\u{2010}\u{ff0b}ä€😀\n\t\0"
+        .chars()
+        .collect();
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    let de = region("DE");
+    for _ in 0..20_000 {
+        let len = (rng.next() % 24) as usize;
+        let input: String = (0..len)
+            .map(|_| alphabet[(rng.next() as usize) % alphabet.len()])
+            .collect();
+        if let Ok(n) = parse(&input, || de) {
+            // A valid number parses again from its own E.164 and display forms.
+            assert_eq!(
+                parse(n.e164(), || de).map(|m| m.e164().to_string()),
+                Ok(n.e164().to_string()),
+                "{input:?}"
+            );
+            assert_eq!(
+                parse(n.display(), || de).map(|m| m.e164().to_string()),
+                Ok(n.e164().to_string()),
+                "{input:?}"
+            );
+        }
+    }
+}
