@@ -1,6 +1,6 @@
 //! A faithful fake of the Nexmo SMS API (`/sms/json`), shipped as the
 //! `fake-nexmo` binary for tests and staging. It answers as the documented
-//! API does (see `docs/fake-nexmo.md`): HTTP 200 with string-typed fields,
+//! API does (README, "A fake Nexmo"): HTTP 200 with string-typed fields,
 //! one `messages[]` entry per part, UUID message ids, the documented status
 //! codes; and it records every request (`GET /_log`, `DELETE /_log`).
 //!
