@@ -146,3 +146,14 @@ fn the_readme_recommended_configuration_passes() {
     assert!(ok, "{err}");
     assert!(out.contains("allowed DE,AT,CH"), "{out}");
 }
+
+#[test]
+fn a_costly_message_is_flagged() {
+    let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/valid/long_message.toml");
+    let (ok, out, err) = check(&f, &[], &[]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("warning: endpoint[0].message renders to 4 SMS parts; each part is billed"),
+        "{out}"
+    );
+}

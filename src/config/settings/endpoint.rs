@@ -13,6 +13,9 @@ use crate::phone::{Country, NumberKind};
 use regex::Regex;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// The longest text Nexmo accepts (status 12 above it).
+const MAX_TEXT_CHARS: usize = 3200;
+
 /// Names a request parameter of a message endpoint cannot take, because the
 /// proxy itself reads them.
 const RESERVED_PARAMS: &[&str] = &["receiver", "callback", "country", "number", "_"];
@@ -90,10 +93,34 @@ pub(super) fn endpoint(
     }
     known.extend(e.params.keys().cloned());
 
+    // Each template is rendered once with sample data (a German mobile
+    // number, the endpoint's vars, empty parameters) so a text Nexmo would
+    // refuse (over 3200 characters) fails here, and a costly one is flagged.
+    let mut long_texts = Vec::new();
     let mut parse = |k: String, text: &str| {
         let r = match Template::parse(text, &known) {
             Ok(_) if text.trim().is_empty() => Err("empty message".to_string()),
-            Ok(t) => Ok(t),
+            Ok(t) => {
+                let sample = t.render(|name| match name {
+                    "number" => Some("+49 176 12345678"),
+                    "country" => Some("DE"),
+                    other => e.vars.get(other).map(String::as_str),
+                });
+                let chars = sample.chars().count();
+                if chars > MAX_TEXT_CHARS {
+                    Err(format!(
+                        "renders to {chars} characters; Nexmo accepts at most {MAX_TEXT_CHARS}"
+                    ))
+                } else {
+                    let parts = crate::nexmo::gsm::parts(&sample);
+                    if parts > 3 {
+                        long_texts.push(format!(
+                            "{k} renders to {parts} SMS parts; each part is billed"
+                        ));
+                    }
+                    Ok(t)
+                }
+            }
             Err(err) => Err(err.to_string()),
         };
         r.map_err(|msg| p.push(k, msg)).ok()
@@ -140,6 +167,7 @@ pub(super) fn endpoint(
             (default, variants)
         }
     };
+    warnings.extend(long_texts);
     Some(EndpointSpec {
         path: e.path.clone(),
         country: country?,
