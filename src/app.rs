@@ -45,6 +45,9 @@ impl Runtime {
         generation: u64,
         previous: Option<&Runtime>,
     ) -> Result<Runtime, BuildError> {
+        // A configured file is read again on every reload, so replacing the
+        // database at the same path (a monthly update) takes effect with a
+        // SIGHUP; the bundled one never changes.
         let geo = match previous {
             Some(p)
                 if p.settings.geoip == settings.geoip

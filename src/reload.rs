@@ -222,14 +222,14 @@ pub fn spawn(state: Arc<AppState>) {
     // One task applies reloads, so they never overlap.
     actix_web::rt::spawn(async move {
         while let Some(trigger) = rx.recv().await {
-            if let (Trigger::FileChanged, Some(f)) = (trigger, file.as_deref()) {
+            if let Some(f) = file.as_deref() {
                 let now = read_bytes(f);
-                if now == last {
+                // A file event with unchanged bytes is not a reload; a
+                // signal always is.
+                if matches!(trigger, Trigger::FileChanged) && now == last {
                     continue;
                 }
                 last = now;
-            } else if let Some(f) = file.as_deref() {
-                last = read_bytes(f);
             }
             let st = state.clone();
             // Loading reads files and may open a geo-IP database: off the

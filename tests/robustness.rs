@@ -1,11 +1,14 @@
-//! Garbage in, a documented answer out: random parameters, headers and
-//! bodies never produce a 500, a panic or a non-JSON answer.
+//! Garbage in, a documented answer out: random number inputs never panic
+//! the parser, and random parameters, headers and bodies never produce a
+//! 500, a panic or a non-JSON answer.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 use common::TestApp;
+use nexmo_proxy::phone::{self, Country};
 
+/// A small deterministic generator, so a failure reproduces.
 struct XorShift(u64);
 
 impl XorShift {
@@ -109,4 +112,29 @@ async fn random_requests_get_documented_answers() {
         "ok"
     );
     assert!(!app.logs().contains("panicked"), "{}", app.logs());
+}
+
+#[test]
+fn random_number_input_never_panics_and_valid_results_round_trip() {
+    let alphabet: Vec<char> = "0123456789+-() ./#*abcXYZ０１２٣४\u{a0}\u{2010}\u{ff0b}ä€😀\n\t\0"
+        .chars()
+        .collect();
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    let de = Country::parse("DE").unwrap();
+    for _ in 0..20_000 {
+        let len = (rng.next() % 24) as usize;
+        let input: String = (0..len)
+            .map(|_| alphabet[(rng.next() as usize) % alphabet.len()])
+            .collect();
+        if let Ok(n) = phone::parse(&input, || de) {
+            // A valid number parses again from its own E.164 and display forms.
+            for form in [n.e164(), n.display()] {
+                assert_eq!(
+                    phone::parse(form, || de).map(|m| m.e164().to_string()),
+                    Ok(n.e164().to_string()),
+                    "{input:?}"
+                );
+            }
+        }
+    }
 }

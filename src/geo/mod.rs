@@ -83,13 +83,6 @@ impl GeoIp {
         })
     }
 
-    pub fn disabled() -> GeoIp {
-        GeoIp {
-            reader: None,
-            source: GeoipSource::Disabled,
-        }
-    }
-
     pub fn source(&self) -> &GeoipSource {
         &self.source
     }

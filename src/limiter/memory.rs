@@ -101,15 +101,6 @@ impl MemoryLimiter {
             }
         }
     }
-
-    /// Live counters, for tests and metrics.
-    pub fn len(&self) -> usize {
-        self.windows.lock().map(|w| w.map.len()).unwrap_or(0)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 #[cfg(test)]
