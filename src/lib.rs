@@ -3,28 +3,47 @@
 //!
 //! The path of a request:
 //! 1. **route** — `endpoints::dispatch` looks the path up in the current
-//!    `app::Runtime` (swapped whole on reload) and reads the parameters;
+//!    `state::Runtime` (swapped whole on reload) and reads the parameters
+//!    (`params`);
 //! 2. **client** — `client::client_ip` names the client, believing
 //!    forwarding headers only from trusted proxies;
 //! 3. **phone** — `phone::parse` makes a `PhoneNumber`, asking `geo` for the
-//!    country of a national number;
+//!    country of a national number; `policy` checks the destination;
 //! 4. **limit** — `limiter` decides every rule of the endpoint in one step;
-//! 5. **send** — `nexmo` posts the rendered template (`endpoints::template`);
-//! 6. **respond** — `response::Reply` renders JSON or JSONP.
+//! 5. **send** — `nexmo` posts the rendered `template`, its parts counted
+//!    by `gsm`;
+//! 6. **respond** — `response::Reply` renders JSON or JSONP, every error an
+//!    `ErrorCode`.
 //!
-//! `config` loads and validates the settings (start-up, `--check`, reload);
-//! `reload` watches the file and `SIGHUP`; `fake_nexmo` is the test double
-//! of the SMS API shipped as the `fake-nexmo` binary.
+//! Which module may use which: imports flow down this list, never up and
+//! never round a circle (`tests/api/structure.rs` checks it):
+//! - start-up: `server` and `check` (what `--check` adds to `config::load`),
+//!   used by `main.rs`; `fake_nexmo`, the test double of the SMS API shipped
+//!   as the `fake-nexmo` binary, uses only leaves;
+//! - request handling and reload: `endpoints`, `reload`;
+//! - shared state: `state` (`AppState`, `Runtime`, building a runtime);
+//! - services: `nexmo`, `geo`, `policy`, `limiter`, `client`;
+//! - configuration: `config` (`load()` for start-up, `--check` and reload);
+//! - leaves, which use only leaves: `cli`, `params` (→ `response`),
+//!   `response`, `phone`, `template` (→ `gsm`), `gsm`, `secret`, `tolerant`.
 
-pub mod app;
-pub mod client;
+pub mod check;
+pub mod cli;
+mod client;
 pub mod config;
-pub mod endpoints;
+mod endpoints;
 pub mod fake_nexmo;
-pub mod geo;
-pub mod limiter;
-pub mod nexmo;
+mod geo;
+mod gsm;
+mod limiter;
+mod nexmo;
+mod params;
 pub mod phone;
-pub mod policy;
-pub mod reload;
-pub mod response;
+mod policy;
+mod reload;
+mod response;
+mod secret;
+pub mod server;
+mod state;
+mod template;
+mod tolerant;

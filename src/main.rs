@@ -2,7 +2,8 @@
 //! the configuration, and run (or, with `--check`, report and exit).
 
 use clap::Parser;
-use nexmo_proxy::config::{self, Cli, Sources};
+use nexmo_proxy::cli::Cli;
+use nexmo_proxy::config::{self, Sources};
 use std::process::ExitCode;
 
 fn init_logging(level: Option<&str>) -> Result<(), String> {
@@ -42,10 +43,7 @@ fn main() -> ExitCode {
         eprintln!("{e}");
         return ExitCode::from(2);
     }
-    let mut sources = Sources::from_cli(&cli);
-    // Pin the file found at start-up: a reload must not fall back to
-    // defaults because ./proxy.toml was briefly gone.
-    sources.config_file = sources.resolved_file();
+    let sources = Sources::from_cli(&cli);
     let settings = match config::load(&sources) {
         Ok(s) => s,
         Err(e) => {
@@ -54,9 +52,9 @@ fn main() -> ExitCode {
         }
     };
     if cli.check {
-        return match nexmo_proxy::app::check(&settings) {
-            Ok(()) => {
-                print!("{settings}");
+        return match nexmo_proxy::check::report(&settings) {
+            Ok(summary) => {
+                print!("{summary}");
                 println!("configuration OK");
                 ExitCode::SUCCESS
             }
@@ -66,7 +64,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    match nexmo_proxy::app::run(settings, sources) {
+    match nexmo_proxy::server::run(settings, sources) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("{e}");

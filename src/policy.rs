@@ -8,14 +8,14 @@ use crate::phone::PhoneNumber;
 
 /// Why a receiver is refused; `as_str` is the API's `reason`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     Country,
     Prefix,
     Type,
 }
 
 impl Refusal {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Refusal::Country => "country",
             Refusal::Prefix => "prefix",
@@ -24,7 +24,7 @@ impl Refusal {
     }
 }
 
-pub fn check(policy: &DestinationPolicy, n: &PhoneNumber) -> Result<(), Refusal> {
+pub(crate) fn check(policy: &DestinationPolicy, n: &PhoneNumber) -> Result<(), Refusal> {
     let country = n.country();
     let country_ok = match country {
         Some(c) => {
@@ -50,7 +50,7 @@ pub fn check(policy: &DestinationPolicy, n: &PhoneNumber) -> Result<(), Refusal>
     Ok(())
 }
 
-pub fn is_trusted(policy: &DestinationPolicy, n: &PhoneNumber) -> bool {
+pub(crate) fn is_trusted(policy: &DestinationPolicy, n: &PhoneNumber) -> bool {
     policy.trusted.iter().any(|t| t == n.e164())
 }
 

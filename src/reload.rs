@@ -10,41 +10,28 @@
 //! file watch would follow. Any event there triggers a look at the file's
 //! bytes, and only changed bytes trigger a reload.
 
-use crate::app::{AppState, Runtime};
 use crate::config::{self, EndpointSpec, Settings};
+use crate::state::{AppState, Runtime};
 use notify::RecursiveMode;
 use notify_debouncer_full::new_debouncer;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// Quiet time after the last file event before the file is read.
-pub const DEBOUNCE: Duration = Duration::from_millis(200);
+const DEBOUNCE: Duration = Duration::from_millis(200);
 
 /// Why a reload was asked for.
 #[derive(Debug, Clone, Copy)]
-pub enum Trigger {
+enum Trigger {
     Signal,
     FileChanged,
 }
 
-/// The outcome of one reload attempt.
-#[derive(Debug)]
-pub enum Outcome {
-    Applied {
-        generation: u64,
-    },
-    Unchanged,
-    Rejected {
-        generation: u64,
-        problems: Vec<String>,
-    },
-}
-
 /// Loads, validates and applies the configuration once.
-pub fn reload_now(state: &AppState, trigger: Trigger) -> Outcome {
+fn reload_now(state: &AppState, trigger: Trigger) {
     let current = state.snapshot();
     let outcome = match config::load(&state.sources) {
         Err(e) => Err(e
@@ -69,27 +56,18 @@ pub fn reload_now(state: &AppState, trigger: Trigger) -> Outcome {
             }
         }
     };
-    let mut status = state.reload.lock().unwrap_or_else(|e| e.into_inner());
-    status.last_attempt = Some(SystemTime::now());
     match outcome {
         Err(problems) => {
             for p in &problems {
                 log::error!("reload ({trigger:?}) rejected: {p}");
             }
             log::error!("keeping configuration generation {}", current.generation);
-            status.last_error = Some(problems.join("; "));
-            Outcome::Rejected {
-                generation: current.generation,
-                problems,
-            }
         }
         Ok(None) => {
             log::info!(
                 "reload ({trigger:?}): configuration unchanged, keeping generation {}",
                 current.generation
             );
-            status.last_error = None;
-            Outcome::Unchanged
         }
         Ok(Some((rt, changes, restart))) => {
             let generation = rt.generation;
@@ -100,7 +78,6 @@ pub fn reload_now(state: &AppState, trigger: Trigger) -> Outcome {
                 log::warn!("{w}");
             }
             state.swap(rt);
-            status.last_error = None;
             let what = if changes.is_empty() {
                 "nothing live".to_string()
             } else {
@@ -109,7 +86,6 @@ pub fn reload_now(state: &AppState, trigger: Trigger) -> Outcome {
             log::info!(
                 "reload ({trigger:?}): applied configuration generation {generation}: {what}"
             );
-            Outcome::Applied { generation }
         }
     }
 }
@@ -137,7 +113,7 @@ fn fingerprint(e: &EndpointSpec) -> String {
 }
 
 /// What a reload changes, in words (no secret values).
-pub fn describe_changes(old: &Settings, new: &Settings) -> Vec<String> {
+fn describe_changes(old: &Settings, new: &Settings) -> Vec<String> {
     let mut out = Vec::new();
     let old_eps: Vec<&EndpointSpec> = old.all_endpoints().collect();
     let new_eps: Vec<&EndpointSpec> = new.all_endpoints().collect();
@@ -167,8 +143,12 @@ pub fn describe_changes(old: &Settings, new: &Settings) -> Vec<String> {
     if old.nexmo != new.nexmo {
         settings.push("nexmo");
     }
-    if old.redis != new.redis {
-        settings.push("redis (new pool; the old one drains)");
+    match (&old.redis, &new.redis) {
+        (Some(o), Some(n)) if o.same_store(n) && o != n => {
+            settings.push("redis (how failures are answered; counters kept)")
+        }
+        (o, n) if o != n => settings.push("redis (new pool; the old one drains)"),
+        _ => {}
     }
     if old.geoip != new.geoip {
         settings.push("geoip");
@@ -191,7 +171,7 @@ fn read_bytes(path: &Path) -> Option<Vec<u8>> {
 
 /// Starts the `SIGHUP` handler and, when there is a configuration file, the
 /// directory watcher. Must run inside the server's runtime.
-pub fn spawn(state: Arc<AppState>) {
+pub(crate) fn spawn(state: Arc<AppState>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Trigger>();
 
     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {

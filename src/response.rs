@@ -1,22 +1,90 @@
 //! The one place answers are rendered: JSON, or JSONP when the request
 //! names a valid `callback`, for successes and errors alike. Every outcome
-//! a client can see is a `Reply` built by a handler and rendered here.
+//! a client can see is a `Reply` built by a handler and rendered here, and
+//! every error it can see is an `ErrorCode` (its wire name, HTTP status and
+//! whether it may be wrapped as JSONP are decided here, nowhere else).
 
 use actix_web::http::{header, StatusCode};
 use actix_web::HttpResponse;
 use serde_json::{Map, Value};
 
 /// Longest callback name accepted.
-pub const MAX_CALLBACK_LEN: usize = 128;
+const MAX_CALLBACK_LEN: usize = 128;
+
+/// The `error` of every error answer (README, "Endpoints").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ErrorCode {
+    NotFound,
+    MethodNotAllowed,
+    BadRequest,
+    PayloadTooLarge,
+    InvalidJson,
+    UnsupportedMediaType,
+    InvalidCallback,
+    NumberMissing,
+    ReceiverMissing,
+    ReceiverValidation,
+    ParamValidation,
+    ReceiverNotAllowed,
+    LimitAcceded,
+    BudgetExhausted,
+    ServiceUnavailable,
+    NexmoError,
+}
+
+impl ErrorCode {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::InvalidJson => "invalid_json",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::InvalidCallback => "invalid_callback",
+            ErrorCode::NumberMissing => "number_missing",
+            ErrorCode::ReceiverMissing => "receiver_missing",
+            ErrorCode::ReceiverValidation => "receiver_validation",
+            ErrorCode::ParamValidation => "param_validation",
+            ErrorCode::ReceiverNotAllowed => "receiver_not_allowed",
+            ErrorCode::LimitAcceded => "limit_acceded",
+            ErrorCode::BudgetExhausted => "budget_exhausted",
+            ErrorCode::ServiceUnavailable => "service_unavailable",
+            ErrorCode::NexmoError => "nexmo_error",
+        }
+    }
+
+    /// Errors about the request itself get an HTTP error status; answers
+    /// about the number, the limits or Nexmo are 200 with `status: error`,
+    /// as the old proxy gave them (pages read the body, not the status).
+    pub(crate) fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::BadRequest | ErrorCode::InvalidJson | ErrorCode::InvalidCallback => {
+                StatusCode::BAD_REQUEST
+            }
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::OK,
+        }
+    }
+
+    /// A refused callback is never echoed back as one.
+    fn jsonp_allowed(self) -> bool {
+        self != ErrorCode::InvalidCallback
+    }
+}
 
 /// A validated JSONP callback name: dot-separated JavaScript identifiers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Callback(String);
+pub(crate) struct Callback(String);
 
 impl Callback {
     /// `Ok(None)` for an absent or empty callback; `Err` for one that is not
     /// a strict identifier path (and would let a page inject script).
-    pub fn parse(raw: Option<&str>) -> Result<Option<Callback>, Reply> {
+    pub(crate) fn parse(raw: Option<&str>) -> Result<Option<Callback>, ErrorCode> {
         let Some(name) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
             return Ok(None);
         };
@@ -30,7 +98,7 @@ impl Callback {
         if name.len() <= MAX_CALLBACK_LEN && name.split('.').all(ident_ok) {
             Ok(Some(Callback(name.to_string())))
         } else {
-            Err(Reply::error(StatusCode::BAD_REQUEST, "invalid_callback"))
+            Err(ErrorCode::InvalidCallback)
         }
     }
 }
@@ -38,29 +106,26 @@ impl Callback {
 /// One answer: HTTP status, JSON object body, and the few headers handlers
 /// may add.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Reply {
-    pub status: StatusCode,
-    pub body: Map<String, Value>,
-    pub retry_after: Option<u64>,
-    pub allow: Option<&'static str>,
-    /// Render as plain JSON even when a callback was given (used for
-    /// `invalid_callback` itself).
-    pub never_jsonp: bool,
+pub(crate) struct Reply {
+    status: StatusCode,
+    body: Map<String, Value>,
+    retry_after: Option<u64>,
+    allow: Option<&'static str>,
+    jsonp_allowed: bool,
 }
 
 impl Reply {
-    pub fn ok() -> Reply {
+    pub(crate) fn ok() -> Reply {
         Reply::with_status(StatusCode::OK).field("status", "ok")
     }
 
-    /// `{"status":"error","error":code}`.
-    pub fn error(status: StatusCode, code: &str) -> Reply {
-        let r = Reply::with_status(status)
-            .field("status", "error")
-            .field("error", code);
+    /// `{"status":"error","error":code}` with the code's HTTP status.
+    pub(crate) fn error(code: ErrorCode) -> Reply {
         Reply {
-            never_jsonp: code == "invalid_callback",
-            ..r
+            jsonp_allowed: code.jsonp_allowed(),
+            ..Reply::with_status(code.status())
+                .field("status", "error")
+                .field("error", code.as_str())
         }
     }
 
@@ -70,31 +135,26 @@ impl Reply {
             body: Map::new(),
             retry_after: None,
             allow: None,
-            never_jsonp: false,
+            jsonp_allowed: true,
         }
     }
 
-    pub fn field(mut self, key: &str, value: impl Into<Value>) -> Reply {
+    pub(crate) fn field(mut self, key: &str, value: impl Into<Value>) -> Reply {
         self.body.insert(key.to_string(), value.into());
         self
     }
 
-    pub fn retry_after(mut self, secs: u64) -> Reply {
+    pub(crate) fn retry_after(mut self, secs: u64) -> Reply {
         self.retry_after = Some(secs.max(1));
         self
     }
 
-    pub fn allow(mut self, methods: &'static str) -> Reply {
+    pub(crate) fn allow(mut self, methods: &'static str) -> Reply {
         self.allow = Some(methods);
         self
     }
 
-    /// The `error` code, if this is an error.
-    pub fn error_code(&self) -> Option<&str> {
-        self.body.get("error").and_then(Value::as_str)
-    }
-
-    pub fn render(self, callback: Option<&Callback>) -> HttpResponse {
+    pub(crate) fn render(self, callback: Option<&Callback>) -> HttpResponse {
         // `</` and the JS line separators are escaped so the body is also
         // safe inside a <script> and in pre-ES2019 engines.
         let json = Value::Object(self.body)
@@ -111,7 +171,7 @@ impl Reply {
         if let Some(a) = self.allow {
             b.insert_header((header::ALLOW, a));
         }
-        match callback.filter(|_| !self.never_jsonp) {
+        match callback.filter(|_| self.jsonp_allowed) {
             Some(Callback(name)) => b
                 .content_type("application/javascript; charset=utf-8")
                 .body(format!("/**/{name}({json});")),
@@ -142,12 +202,53 @@ mod tests {
             "ä",
             "a[0]",
         ] {
-            assert!(Callback::parse(Some(bad)).is_err(), "{bad:?}");
+            assert_eq!(
+                Callback::parse(Some(bad)),
+                Err(ErrorCode::InvalidCallback),
+                "{bad:?}"
+            );
         }
         let long = "a".repeat(MAX_CALLBACK_LEN + 1);
         assert!(Callback::parse(Some(&long)).is_err());
         assert!(matches!(Callback::parse(Some(&long[1..])), Ok(Some(_))));
         assert_eq!(Callback::parse(Some("")), Ok(None));
         assert_eq!(Callback::parse(None), Ok(None));
+    }
+
+    #[test]
+    fn every_error_code_has_its_own_name_and_the_documented_status() {
+        use ErrorCode::*;
+        let all = [
+            NotFound,
+            MethodNotAllowed,
+            BadRequest,
+            PayloadTooLarge,
+            InvalidJson,
+            UnsupportedMediaType,
+            InvalidCallback,
+            NumberMissing,
+            ReceiverMissing,
+            ReceiverValidation,
+            ParamValidation,
+            ReceiverNotAllowed,
+            LimitAcceded,
+            BudgetExhausted,
+            ServiceUnavailable,
+            NexmoError,
+        ];
+        let names: std::collections::BTreeSet<&str> = all.iter().map(|c| c.as_str()).collect();
+        assert_eq!(names.len(), all.len());
+        let http: Vec<u16> = all.iter().map(|c| c.status().as_u16()).collect();
+        assert_eq!(
+            http,
+            [404, 405, 400, 413, 400, 415, 400, 200, 200, 200, 200, 200, 200, 200, 503, 200]
+        );
+        let cb = Callback::parse(Some("cb")).unwrap();
+        for code in all {
+            let answer = Reply::error(code).render(cb.as_ref());
+            let ctype = answer.headers().get(header::CONTENT_TYPE);
+            let jsonp = ctype.is_some_and(|v| v == "application/javascript; charset=utf-8");
+            assert_eq!(jsonp, code != InvalidCallback, "{code:?}");
+        }
     }
 }

@@ -3,16 +3,21 @@
 //! variable. An empty variable counts as unset, as it did before; booleans
 //! are parsed strictly (the old proxy took any non-empty string as true).
 
-use super::cli::LegacyFlags;
-use super::raw::{RawConfig, RawEndpoint, RawLimit, RawMessage, RawRedis};
-use super::secret::Secret;
-use super::Problem;
+use super::build::Problems;
+use super::raw::{RawConfig, RawEndpoint, RawLimit, RawMessage};
+use super::settings::RedisSettings;
+use super::values::{Count, HttpUrl, Per, Window, MAX_WINDOW};
+use crate::cli::LegacyFlags;
+use crate::phone::Country;
+use crate::secret::Secret;
 use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
 
 /// Reads one legacy option: the flag if given, else the variable if non-empty.
 struct Lookup<'a> {
     env: &'a BTreeMap<String, String>,
-    problems: &'a mut Vec<Problem>,
+    problems: &'a mut Problems,
 }
 
 impl Lookup<'_> {
@@ -30,146 +35,171 @@ impl Lookup<'_> {
         self.get(flag, var).map(|(_, v)| v)
     }
 
-    fn boolean(&mut self, flag: &Option<String>, var: &str) -> Option<bool> {
+    /// The option parsed by `parse`, or a problem naming it and `what`.
+    fn parsed<T>(
+        &mut self,
+        flag: &Option<String>,
+        var: &str,
+        what: &str,
+        parse: impl FnOnce(&str) -> Option<T>,
+    ) -> Option<T> {
         let (key, v) = self.get(flag, var)?;
-        match parse_bool(&v) {
-            Some(b) => Some(b),
-            None => {
-                self.problems.push(Problem::new(
-                    key,
-                    format!("expected a boolean (1/0/true/false/yes/no), got {v:?}"),
-                ));
-                None
-            }
+        let parsed = parse(v.trim());
+        if parsed.is_none() {
+            self.problems
+                .push(key, format!("expected {what}, got {v:?}"));
         }
+        parsed
+    }
+
+    fn boolean(&mut self, flag: &Option<String>, var: &str) -> Option<bool> {
+        let what = "a boolean (1/0/true/false/yes/no)";
+        self.parsed(flag, var, what, |v| match v.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Some(true),
+            "0" | "false" | "no" | "off" => Some(false),
+            _ => None,
+        })
     }
 
     fn number<T: std::str::FromStr>(&mut self, flag: &Option<String>, var: &str) -> Option<T> {
-        let (key, v) = self.get(flag, var)?;
-        match v.trim().parse::<T>() {
-            Ok(n) => Some(n),
-            Err(_) => {
-                self.problems.push(Problem::new(
-                    key,
-                    format!("expected a whole number, got {v:?}"),
-                ));
-                None
-            }
-        }
-    }
-}
-
-pub fn parse_bool(v: &str) -> Option<bool> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Some(true),
-        "0" | "false" | "no" | "off" => Some(false),
-        _ => None,
+        self.parsed(flag, var, "a whole number", |v| v.parse().ok())
     }
 }
 
 /// Applies every legacy option present in `flags` or `env` to `raw`.
-pub fn apply(
+pub(super) fn apply(
     raw: &mut RawConfig,
     flags: &LegacyFlags,
     env: &BTreeMap<String, String>,
-    problems: &mut Vec<Problem>,
+    problems: &mut Problems,
 ) {
     let mut l = Lookup { env, problems };
-
-    let port: Option<u16> = l.number(&flags.port, "PORT");
-    let local = l.boolean(&flags.localhostonly, "LOCALHOSTONLY");
-    if port.is_some() || local.is_some() {
-        let (host, old_port) = split_listen(&raw.server.listen);
-        let host = match local {
-            Some(true) => "127.0.0.1".to_string(),
-            Some(false) => "0.0.0.0".to_string(),
-            None => host,
-        };
-        let port = port.map(|p| p.to_string()).unwrap_or(old_port);
-        raw.server.listen = format!("{host}:{port}");
-    }
-
+    listen(raw, flags, &mut l);
     if let Some(b) = l.boolean(&flags.guess_country, "GUESS_COUNTRY") {
-        raw.defaults.guess_country = b;
+        raw.defaults.guess_country = Some(b);
     }
-    if let Some(c) = l.string(&flags.default_country, "DEFAULT_COUNTRY") {
-        raw.defaults.default_country = c.trim().to_string();
+    let what = "an ISO 3166 alpha-2 country code";
+    if let Some(c) = l.parsed(
+        &flags.default_country,
+        "DEFAULT_COUNTRY",
+        what,
+        Country::known,
+    ) {
+        raw.defaults.default_country = Some(c);
     }
+    limit(raw, flags, &mut l);
+    nexmo(raw, flags, &mut l);
+    redis(raw, flags, &mut l);
+    message_handler(raw, flags, &mut l);
+}
 
-    // LIMIT_AMOUNT / LIMIT_EXPIRES replace the per-IP rule of [defaults]
-    // and [validation]; each endpoint still counts on its own key.
-    let amount: Option<i64> = l.number(&flags.limit_amount, "LIMIT_AMOUNT");
-    let expires: Option<u64> = l.number(&flags.limit_expires, "LIMIT_EXPIRES");
-    if amount.is_some() || expires.is_some() {
-        let amount = amount.unwrap_or(10);
-        let window = format!("{}s", expires.unwrap_or(3600));
-        let rules = if amount == 0 {
-            Vec::new()
+fn listen(raw: &mut RawConfig, flags: &LegacyFlags, l: &mut Lookup) {
+    if let Some(port) = l.number::<u16>(&flags.port, "PORT") {
+        raw.server.listen.set_port(port);
+    }
+    if let Some(local) = l.boolean(&flags.localhostonly, "LOCALHOSTONLY") {
+        let ip = if local {
+            Ipv4Addr::LOCALHOST
         } else {
-            vec![RawLimit::per_ip(amount, &window)]
+            Ipv4Addr::UNSPECIFIED
         };
-        replace_ip_rule(&mut raw.defaults.limits, &rules);
-        let validation = raw.validation.limits.get_or_insert_with(Vec::new);
-        replace_ip_rule(validation, &rules);
+        raw.server.listen.set_ip(IpAddr::V4(ip));
     }
+}
 
+/// LIMIT_AMOUNT / LIMIT_EXPIRES replace the per-IP rule of [defaults]
+/// and [validation]; each endpoint still counts on its own key.
+fn limit(raw: &mut RawConfig, flags: &LegacyFlags, l: &mut Lookup) {
+    let amount: Option<u64> = l.number(&flags.limit_amount, "LIMIT_AMOUNT");
+    let what = "a number of seconds from 1 to 31622400 (366 days)";
+    let expires = l.parsed(&flags.limit_expires, "LIMIT_EXPIRES", what, |v| {
+        let window = Duration::from_secs(v.parse().ok()?);
+        (!window.is_zero() && window <= MAX_WINDOW).then_some(window)
+    });
+    if amount.is_none() && expires.is_none() {
+        return;
+    }
+    let window = expires.unwrap_or(Duration::from_secs(3600));
+    // 0 turns limiting off, as it did.
+    let rule = std::num::NonZeroU64::new(amount.unwrap_or(10)).map(|max| RawLimit {
+        per: Some(Per::Ip),
+        max: Some(Count(max)),
+        window: Some(Window(window)),
+        ..RawLimit::default()
+    });
+    for limits in [&mut raw.defaults.limits, &mut raw.validation.limits] {
+        let limits = limits.get_or_insert_with(Vec::new);
+        limits.retain(|r| r.per != Some(Per::Ip));
+        limits.extend(rule.clone());
+    }
+}
+
+fn nexmo(raw: &mut RawConfig, flags: &LegacyFlags, l: &mut Lookup) {
+    let n = &mut raw.nexmo;
     if let Some(v) = l.string(&flags.nexmo_api_key, "NEXMO_API_KEY") {
-        raw.nexmo.api_key = v;
+        n.api_key = v;
     }
     if let Some(v) = l.string(&flags.nexmo_api_secret, "NEXMO_API_SECRET") {
-        raw.nexmo.api_secret = Secret::new(v);
+        n.api_secret = Secret::new(v);
     }
     if let Some(v) = l.string(&flags.nexmo_dlr_url, "NEXMO_DLR_URL") {
-        raw.nexmo.dlr_url = v;
+        n.dlr_url = Some(v);
     }
     if let Some(v) = l.string(
         &flags.nexmo_long_virtual_number,
         "NEXMO_LONG_VIRTUAL_NUMBER",
     ) {
-        raw.nexmo.long_virtual_number = v;
+        n.long_virtual_number = Some(v);
     }
-    let domain = l.string(&flags.nexmo_domain, "NEXMO_DOMAIN");
+    let domain = l.get(&flags.nexmo_domain, "NEXMO_DOMAIN");
     let endpoint = l.string(&flags.nexmo_endpoint, "NEXMO_ENDPOINT");
     let ssl = l.boolean(&flags.nexmo_ssl, "NEXMO_SSL");
     if domain.is_some() || endpoint.is_some() || ssl.is_some() {
         let scheme = if ssl.unwrap_or(true) { "https" } else { "http" };
-        let domain = domain.unwrap_or_else(|| "rest.nexmo.com".into());
+        let (key, domain) = domain.unwrap_or(("NEXMO_DOMAIN".into(), "rest.nexmo.com".into()));
         let endpoint = endpoint.unwrap_or_else(|| "sms/json".into());
-        raw.nexmo.url = format!(
+        let url = format!(
             "{scheme}://{}/{}",
             domain.trim().trim_end_matches('/'),
             endpoint.trim().trim_start_matches('/')
         );
+        match url::Url::parse(&url) {
+            Ok(u) => n.url = HttpUrl(u),
+            Err(e) => l.problems.push(key, format!("{url:?} is not a URL: {e}")),
+        }
     }
     if let Some(b) = l.boolean(&flags.development_mode, "DEVELOPMENT_MODE") {
-        raw.nexmo.dry_run = b;
+        n.dry_run = b;
     }
+}
 
+fn redis(raw: &mut RawConfig, flags: &LegacyFlags, l: &mut Lookup) {
     let host = l.string(&flags.redis_host, "REDIS_HOST");
-    let rport: Option<u16> = l.number(&flags.redis_port, "REDIS_PORT");
+    let port: Option<u16> = l.number(&flags.redis_port, "REDIS_PORT");
     let password = l.string(&flags.redis_password, "REDIS_PASSWORD");
     let db: Option<u32> = l.number(&flags.redis_db, "REDIS_DB");
-    if host.is_some() || rport.is_some() || password.is_some() || db.is_some() {
-        let auth = password
-            .map(|p| {
-                format!(
-                    ":{}@",
-                    url::form_urlencoded::byte_serialize(p.as_bytes()).collect::<String>()
-                )
-            })
-            .unwrap_or_default();
-        let url = format!(
-            "redis://{auth}{}:{}/{}",
-            host.unwrap_or_else(|| "localhost".into()),
-            rport.unwrap_or(6379),
-            db.unwrap_or(0)
-        );
-        raw.redis.get_or_insert_with(RawRedis::default).url = Secret::new(url);
+    if host.is_none() && port.is_none() && password.is_none() && db.is_none() {
+        return;
     }
+    let auth = password
+        .map(|p| {
+            let encoded: String = url::form_urlencoded::byte_serialize(p.as_bytes()).collect();
+            format!(":{encoded}@")
+        })
+        .unwrap_or_default();
+    let url = format!(
+        "redis://{auth}{}:{}/{}",
+        host.unwrap_or_else(|| "localhost".into()),
+        port.unwrap_or(6379),
+        db.unwrap_or(0)
+    );
+    raw.redis.get_or_insert_with(RedisSettings::default).url = Secret::new(url);
+}
 
-    // The old "default message handler": MESSAGE and SENDER together define
-    // one endpoint at REQUEST_PATH, on top of (and replacing at the same
-    // path) those of the file.
+/// The old "default message handler": MESSAGE and SENDER together define
+/// one endpoint at REQUEST_PATH, on top of (and replacing at the same
+/// path) those of the file.
+fn message_handler(raw: &mut RawConfig, flags: &LegacyFlags, l: &mut Lookup) {
     let message = l.get(&flags.message, "MESSAGE");
     let sender = l.get(&flags.sender, "SENDER");
     let path = l
@@ -177,36 +207,23 @@ pub fn apply(
         .unwrap_or_else(|| "/message/".into());
     match (message, sender) {
         (Some((_, message)), Some((_, sender))) => {
-            raw.endpoint.retain(|e| e.path != path);
+            raw.endpoint.retain(|e| e.path.as_deref() != Some(path.as_str()));
             raw.endpoint.push(RawEndpoint {
-                path,
-                sender,
+                path: Some(path),
+                sender: Some(sender),
                 message: Some(RawMessage::Plain(message)),
                 ..RawEndpoint::default()
             });
         }
-        (Some((key, _)), None) => l.problems.push(Problem::new(
+        (Some((key, _)), None) => l.problems.push(
             key,
             "MESSAGE is set but SENDER (--sender) is missing: the default message handler needs both",
-        )),
-        (None, Some((key, _))) => l.problems.push(Problem::new(
+        ),
+        (None, Some((key, _))) => l.problems.push(
             key,
             "SENDER is set but MESSAGE (--message) is missing: the default message handler needs both",
-        )),
+        ),
         (None, None) => {}
-    }
-}
-
-fn replace_ip_rule(limits: &mut Vec<RawLimit>, with: &[RawLimit]) {
-    limits.retain(|r| r.per != "ip");
-    limits.extend(with.iter().cloned());
-}
-
-/// Splits `host:port`, keeping IPv6 brackets. Falls back to the defaults.
-fn split_listen(listen: &str) -> (String, String) {
-    match listen.rsplit_once(':') {
-        Some((h, p)) if !h.is_empty() => (h.to_string(), p.to_string()),
-        _ => ("0.0.0.0".into(), "8888".into()),
     }
 }
 
@@ -214,28 +231,18 @@ fn split_listen(listen: &str) -> (String, String) {
 mod tests {
     use super::*;
 
+    /// What `--check` cannot show: the secrets themselves.
     #[test]
-    fn booleans_are_strict() {
-        for (input, want) in [
-            ("1", Some(true)),
-            ("true", Some(true)),
-            ("YES", Some(true)),
-            ("0", Some(false)),
-            ("false", Some(false)),
-            ("no", Some(false)),
-            ("maybe", None),
-            ("2", None),
-        ] {
-            assert_eq!(parse_bool(input), want, "{input}");
-        }
-    }
-
-    #[test]
-    fn listen_keeps_ipv6_brackets() {
-        assert_eq!(split_listen("[::1]:80"), ("[::1]".into(), "80".into()));
-        assert_eq!(
-            split_listen("0.0.0.0:8888"),
-            ("0.0.0.0".into(), "8888".into())
-        );
+    fn secrets_from_legacy_options_reach_the_settings() {
+        let env: BTreeMap<String, String> = [("NEXMO_API_SECRET", "s1"), ("REDIS_PASSWORD", "p w")]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into();
+        let mut raw = RawConfig::default();
+        let mut problems = Problems::default();
+        apply(&mut raw, &LegacyFlags::default(), &env, &mut problems);
+        assert!(problems.0.is_empty());
+        assert_eq!(raw.nexmo.api_secret.expose(), "s1");
+        let url = raw.redis.map(|r| r.url.expose().to_string());
+        assert_eq!(url.as_deref(), Some("redis://:p+w@localhost:6379/0"));
     }
 }

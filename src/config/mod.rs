@@ -1,92 +1,90 @@
 //! Configuration: one `load()` for start-up, `--check` and every reload.
 //!
 //! Layers, lowest to highest precedence:
-//! 1. built-in defaults (the `Default` impls in `raw`);
-//! 2. the TOML file (`--config PATH`, else `./proxy.toml` if present);
+//! 1. built-in defaults (the `Default` impls of `raw` and `settings`);
+//! 2. the TOML file (`Sources::config_file`);
 //! 3. `NEXMO_PROXY_<TABLE>__<KEY>` variables, for any key of the file;
 //! 4. the old proxy's upper-case variables, then its flags (`legacy`).
 //!
+//! Every problem of a configuration is reported at once: serde stops at
+//! the first bad value, so `load` reports it, drops the value (it falls
+//! back to its default, which nothing will run on) and reads again, until
+//! the file reads; then `build` adds what spans keys and tables.
 //! `load` reads the environment from `Sources`, not from the process, so a
 //! reload sees the same overrides as start-up and tests need no global state.
 
-mod cli;
+mod build;
 mod legacy;
 mod raw;
-mod secret;
 mod settings;
-mod summary;
+mod values;
 
-pub use cli::{Cli, LegacyFlags};
-pub use legacy::parse_bool;
-pub use raw::RawConfig;
-pub use secret::Secret;
-pub use settings::{
-    parse_duration, Budget, CountryPolicy, DestinationPolicy, EndpointKind, EndpointSpec,
-    GeoipSource, LimitPer, LimitRule, LimitsSettings, MessageSpec, NexmoSettings, OnRedisError,
-    RedisSettings, ServerSettings, Settings,
+pub use settings::Settings;
+pub(crate) use settings::{
+    Budget, CountryPolicy, DestinationPolicy, EndpointKind, EndpointSpec, GeoipSource, LimitRule,
+    MessageSpec, NexmoSettings, OnRedisError, Per,
 };
 
+use crate::cli::{Cli, LegacyFlags};
+use crate::tolerant::{self, Dropped};
 use figment::providers::{Format, Serialized, Toml};
+use figment::value::{Dict, Value};
 use figment::Figment;
+use raw::RawConfig;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
 /// Prefix of the environment variables that mirror `proxy.toml` keys.
-pub const ENV_PREFIX: &str = "NEXMO_PROXY_";
+const ENV_PREFIX: &str = "NEXMO_PROXY_";
+
+/// More bad values than this in one file is not a file worth reading on.
+const MAX_VALUE_PROBLEMS: usize = 200;
 
 /// Where a configuration comes from.
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
-    /// `--config`; when `None`, `./proxy.toml` is used if it exists.
-    pub config_file: Option<PathBuf>,
+    /// The file to read; `None` runs on defaults and the environment.
+    pub(crate) config_file: Option<PathBuf>,
     /// A snapshot of the environment.
-    pub env: BTreeMap<String, String>,
-    pub flags: LegacyFlags,
+    pub(crate) env: BTreeMap<String, String>,
+    pub(crate) flags: LegacyFlags,
 }
 
 impl Sources {
-    /// The command line plus the process environment, taken once at start-up.
+    /// The command line plus the process environment, taken once at
+    /// start-up. Without `--config`, `./proxy.toml` is used if it exists
+    /// now; the choice is kept, so a reload never falls back to defaults
+    /// because the file was briefly gone.
     pub fn from_cli(cli: &Cli) -> Self {
+        let found = PathBuf::from("proxy.toml");
+        let config_file = cli
+            .config
+            .clone()
+            .or_else(|| found.is_file().then_some(found));
         Sources {
-            config_file: cli.config.clone(),
+            config_file,
             env: std::env::vars().collect(),
             flags: cli.legacy.clone(),
-        }
-    }
-
-    /// The file `load` reads, if any.
-    pub fn resolved_file(&self) -> Option<PathBuf> {
-        match &self.config_file {
-            Some(p) => Some(p.clone()),
-            None => {
-                let p = PathBuf::from("proxy.toml");
-                p.is_file().then_some(p)
-            }
         }
     }
 }
 
 /// One thing wrong with a configuration, named by its key path
 /// (`endpoint[1].limits[0].max`, `NEXMO_API_KEY`, `--port`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
 pub struct Problem {
     pub key: String,
     pub message: String,
 }
 
 impl Problem {
-    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
         Problem {
             key: key.into(),
             message: message.into(),
         }
-    }
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.key, self.message)
     }
 }
 
@@ -98,12 +96,9 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid configuration ({} problem{})",
-            self.problems.len(),
-            if self.problems.len() == 1 { "" } else { "s" }
-        )?;
+        let n = self.problems.len();
+        let s = if n == 1 { "" } else { "s" };
+        write!(f, "invalid configuration ({n} problem{s})")?;
         for p in &self.problems {
             write!(f, "\n  {p}")?;
         }
@@ -113,92 +108,99 @@ impl fmt::Display for ConfigError {
 
 /// Loads and validates the configuration from `sources`.
 pub fn load(sources: &Sources) -> Result<Settings, ConfigError> {
-    let mut problems = Vec::new();
-    let file = sources.resolved_file();
+    let value = merged(sources).map_err(|p| ConfigError { problems: vec![p] })?;
+    let (mut raw, mut problems, dropped) = read(value, &sources.env);
+    let mut later = build::Problems::default();
+    legacy::apply(&mut raw, &sources.flags, &sources.env, &mut later);
+    let settings = build::settings(raw, sources.config_file.clone(), &mut later);
+    // A dropped value was reported once; what it leaves unset is not news.
+    let reported: Vec<String> = problems.iter().map(|p| p.key.clone()).collect();
+    let under = |k: &str, r: &str| {
+        k.strip_prefix(r)
+            .is_some_and(|s| s.is_empty() || s.starts_with(['.', '[']))
+    };
+    for mut p in later.0 {
+        p.key = dropped.written_key(&p.key);
+        if !reported.iter().any(|r| under(&p.key, r)) {
+            problems.push(p);
+        }
+    }
+    if problems.is_empty() {
+        return Ok(settings);
+    }
+    // Grouped by table, in the order of each table's keys.
+    problems.sort_by(|a, b| a.key.cmp(&b.key));
+    Err(ConfigError { problems })
+}
+
+/// The file and the `NEXMO_PROXY_*` variables, merged into one tree.
+fn merged(sources: &Sources) -> Result<Value, Problem> {
     let mut figment = Figment::new();
-    if let Some(path) = &file {
+    let file = sources.config_file.as_ref();
+    let shown = file.map_or("(environment)".into(), |p| p.display().to_string());
+    if let Some(path) = file {
         match std::fs::read_to_string(path) {
-            Ok(text) if text.trim().is_empty() => problems.push(Problem::new(
-                path.display().to_string(),
-                "the file is empty (refusing to run on defaults alone)",
-            )),
-            Ok(_) => figment = figment.merge(Toml::file_exact(path)),
-            Err(e) => problems.push(Problem::new(
-                path.display().to_string(),
-                format!("cannot read: {e}"),
-            )),
+            Ok(text) if text.trim().is_empty() => {
+                let why = "the file is empty (refusing to run on defaults alone)";
+                return Err(Problem::new(shown, why));
+            }
+            Ok(text) => figment = figment.merge(Toml::string(&text)),
+            Err(e) => return Err(Problem::new(shown, format!("cannot read: {e}"))),
         }
     }
     for (var, value) in &sources.env {
-        if let Some(rest) = var.strip_prefix(ENV_PREFIX) {
-            let key = rest.to_ascii_lowercase().replace("__", ".");
-            if key.is_empty() {
-                continue;
-            }
-            let parsed: figment::value::Value =
-                value.parse().unwrap_or_else(|_| value.as_str().into());
-            figment = figment.merge(Serialized::default(&key, parsed));
-        }
+        let Some(rest) = var.strip_prefix(ENV_PREFIX).filter(|r| !r.is_empty()) else {
+            continue;
+        };
+        let key = rest.to_ascii_lowercase().replace("__", ".");
+        let parsed: Value = value.parse().unwrap_or_else(|_| value.as_str().into());
+        figment = figment.merge(Serialized::default(&key, parsed));
     }
-    if !problems.is_empty() {
-        return Err(ConfigError { problems });
-    }
-    let mut raw: RawConfig = match figment.extract() {
-        Ok(raw) => raw,
-        Err(e) => {
-            let fallback = file
-                .as_ref()
-                .map_or_else(|| "(top level)".to_string(), |f| f.display().to_string());
-            return Err(ConfigError {
-                problems: e
-                    .into_iter()
-                    .map(|e| figment_problem(e, &fallback))
-                    .collect(),
-            });
-        }
-    };
-    legacy::apply(&mut raw, &sources.flags, &sources.env, &mut problems);
-    let settings = Settings::from_raw(raw, file, &mut problems);
-    match settings {
-        Some(s) if problems.is_empty() => Ok(s),
-        _ => Err(ConfigError { problems }),
-    }
+    let syntax = |e: figment::Error| Problem::new(shown.clone(), e.kind.to_string());
+    figment.extract::<Dict>().map(Value::from).map_err(syntax)
 }
 
-/// Keys whose values must never be echoed in an error message.
-fn is_secret_path(path: &[String]) -> bool {
-    path.iter().any(|p| {
-        p.contains("secret")
-            || p.contains("password")
-            || p == "url" && path.first().is_some_and(|f| f == "redis")
+/// Reads `RawConfig`; every bad value is a problem at its key path.
+fn read(value: Value, env: &BTreeMap<String, String>) -> (RawConfig, Vec<Problem>, Dropped) {
+    let (raw, bad, dropped) = tolerant::read(value, MAX_VALUE_PROBLEMS);
+    let problems = bad
+        .into_iter()
+        .map(|b| {
+            let from_env = env_origin(&b.path, env)
+                .map(|var| format!(" (from {var})"))
+                .unwrap_or_default();
+            let message = tolerant::describe(&b.kind, is_secret_path(&b.path));
+            Problem::new(tolerant::key_path(&b.path), format!("{message}{from_env}"))
+        })
+        .collect();
+    (raw, problems, dropped)
+}
+
+/// The `NEXMO_PROXY_*` variable a value at `path` came from, if any.
+fn env_origin<'a>(path: &[String], env: &'a BTreeMap<String, String>) -> Option<&'a str> {
+    let keys: Vec<&String> = path
+        .iter()
+        .filter(|s| s.parse::<usize>().is_err())
+        .collect();
+    (1..=keys.len()).rev().find_map(|n| {
+        let name: Vec<String> = keys[..n].iter().map(|k| k.to_ascii_uppercase()).collect();
+        let var = format!("{ENV_PREFIX}{}", name.join("__"));
+        env.get_key_value(&var).map(|(k, _)| k.as_str())
     })
 }
 
-fn figment_problem(e: figment::Error, fallback_key: &str) -> Problem {
-    use figment::error::Kind;
-    let key = if e.path.is_empty() {
-        fallback_key.to_string()
-    } else {
-        e.path.join(".")
-    };
-    let message = match &e.kind {
-        Kind::InvalidType(_, expected) if is_secret_path(&e.path) => {
-            format!("invalid type, expected {expected}")
-        }
-        Kind::InvalidValue(_, expected) if is_secret_path(&e.path) => {
-            format!("invalid value, expected {expected}")
-        }
-        kind => kind.to_string(),
-    };
-    let source = match &e.metadata {
-        Some(md) => match &md.source {
-            Some(src) => format!(" (in {} {src})", md.name),
-            None => format!(" (in {})", md.name),
-        },
-        None => String::new(),
-    };
-    Problem::new(key, format!("{message}{source}"))
+/// Keys whose values must never be echoed in an error message: secrets,
+/// and the tables holding them (`redis = "redis://:pw@..."` is refused as
+/// a table, and must not be quoted either).
+fn is_secret_path(path: &[String]) -> bool {
+    const SECRETS: [[&str; 2]; 3] = [
+        ["nexmo", "api_secret"],
+        ["redis", "url"],
+        ["limits", "key_secret"],
+    ];
+    let holds = |s: &[&str; 2]| path.len() <= 2 && path.iter().zip(s).all(|(a, b)| a == b);
+    SECRETS.iter().any(holds)
+        || path
+            .iter()
+            .any(|p| p.contains("secret") || p.contains("password"))
 }
-
-#[cfg(test)]
-mod tests;

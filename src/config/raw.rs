@@ -1,256 +1,121 @@
-//! The configuration exactly as serde reads it from the merged layers
-//! (defaults, `proxy.toml`, `NEXMO_PROXY_*`, legacy variables and flags).
-//! Nothing here is validated beyond its shape; `settings` turns it into the
-//! types the server runs on. Every table denies unknown keys, so a typo in
-//! `proxy.toml` is an error instead of a silently ignored setting.
+//! The configuration as serde reads it from the merged layers (defaults,
+//! `proxy.toml`, `NEXMO_PROXY_*`, legacy variables and flags). Values are
+//! typed here (`values`), so a wrong word or number is a serde error with a
+//! key path; `build` then checks what spans keys and tables.
+//!
+//! `[defaults]`, `[validation]` and each `[[endpoint]]` are one type, so the
+//! protection keys are declared once (serde's `flatten` cannot be combined
+//! with `deny_unknown_fields` and loses error paths); `build` refuses the
+//! keys a table does not take. Required keys are `Option`s here so that a
+//! bad value, dropped by `load` after it is reported, never turns into a
+//! second "missing" error.
 
-use super::secret::Secret;
-use serde::{Deserialize, Serialize};
+use super::settings::{LimitsSettings, NexmoSettings, OnRedisError, RedisSettings, ServerSettings};
+use super::values::{Count, E164Prefix, Mode, Per, Scope, Window};
+use crate::phone::{Country, NumberKind};
+use serde::Deserialize;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RawConfig {
-    pub server: RawServer,
-    pub nexmo: RawNexmo,
+pub(super) struct RawConfig {
+    pub(super) server: ServerSettings,
+    pub(super) nexmo: NexmoSettings,
     /// Absent: limits are counted in-process.
-    pub redis: Option<RawRedis>,
-    pub geoip: RawGeoip,
-    pub defaults: RawPolicy,
-    pub validation: RawValidation,
-    pub endpoint: Vec<RawEndpoint>,
-    pub limits: RawLimitsTable,
+    pub(super) redis: Option<RedisSettings>,
+    pub(super) geoip: RawGeoip,
+    pub(super) defaults: RawEndpoint,
+    pub(super) validation: RawEndpoint,
+    pub(super) endpoint: Vec<RawEndpoint>,
+    pub(super) limits: LimitsSettings,
 }
 
-/// Settings shared by every limit rule.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RawLimitsTable {
-    /// HMAC key for numbers in limiter keys; unset: derived from the Nexmo
-    /// secret when Redis is used, random per start otherwise.
-    pub key_secret: Secret,
-    /// IPv6 clients are counted per this prefix length.
-    pub ipv6_prefix: u8,
+pub(super) struct RawGeoip {
+    /// `None`: the bundled DB-IP Lite file. `""`: geo-IP off. Else a path,
+    /// relative to the configuration file.
+    pub(super) database: Option<String>,
 }
 
-impl Default for RawLimitsTable {
-    fn default() -> Self {
-        RawLimitsTable {
-            key_secret: Secret::default(),
-            ipv6_prefix: 64,
-        }
+/// One table of endpoint keys: `[defaults]`, `[validation]` or an `[[endpoint]]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawEndpoint {
+    // What a message endpoint is (`[validation]` takes only `path`).
+    pub(super) path: Option<String>,
+    pub(super) sender: Option<String>,
+    pub(super) message: Option<RawMessage>,
+    pub(super) vars: Option<BTreeMap<String, String>>,
+    pub(super) params: Option<BTreeMap<String, String>>,
+    // Every table: country guessing and limits.
+    pub(super) guess_country: Option<bool>,
+    pub(super) default_country: Option<Country>,
+    pub(super) limits: Option<Vec<RawLimit>>,
+    pub(super) on_redis_error: Option<OnRedisError>,
+    // Message endpoints and `[defaults]`: destinations and budgets.
+    pub(super) allowed_countries: Option<Vec<Country>>,
+    pub(super) denied_countries: Option<Vec<Country>>,
+    pub(super) denied_prefixes: Option<Vec<E164Prefix>>,
+    pub(super) number_types: Option<Vec<NumberKind>>,
+    pub(super) trusted_numbers: Option<Vec<String>>,
+    pub(super) destination_mode: Option<Mode>,
+    pub(super) budget: Option<RawBudget>,
+    pub(super) country_budgets: Option<BTreeMap<Country, Count>>,
+}
+
+impl RawEndpoint {
+    /// Keys only a message endpoint takes, and whether each is set.
+    pub(super) fn message_keys(&self) -> [(&'static str, bool); 5] {
+        [
+            ("path", self.path.is_some()),
+            ("sender", self.sender.is_some()),
+            ("message", self.message.is_some()),
+            ("vars", self.vars.is_some()),
+            ("params", self.params.is_some()),
+        ]
     }
-}
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawServer {
-    pub listen: String,
-    pub trusted_proxies: Vec<String>,
-    /// HTTP worker threads; 0 = one per core.
-    pub workers: usize,
-    /// Largest request body accepted, in bytes.
-    pub max_body_bytes: usize,
-}
-
-impl Default for RawServer {
-    fn default() -> Self {
-        RawServer {
-            listen: "0.0.0.0:8888".into(),
-            trusted_proxies: Vec::new(),
-            workers: 0,
-            max_body_bytes: 16 * 1024,
-        }
+    /// Keys of what is sent, which `[validation]` does not take.
+    pub(super) fn destination_keys(&self) -> [(&'static str, bool); 8] {
+        [
+            ("allowed_countries", self.allowed_countries.is_some()),
+            ("denied_countries", self.denied_countries.is_some()),
+            ("denied_prefixes", self.denied_prefixes.is_some()),
+            ("number_types", self.number_types.is_some()),
+            ("trusted_numbers", self.trusted_numbers.is_some()),
+            ("destination_mode", self.destination_mode.is_some()),
+            ("budget", self.budget.is_some()),
+            ("country_budgets", self.country_budgets.is_some()),
+        ]
     }
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawNexmo {
-    pub api_key: String,
-    pub api_secret: Secret,
-    pub url: String,
-    pub long_virtual_number: String,
-    pub dry_run: bool,
-    pub timeout: String,
-    /// Per-message delivery-receipt URL sent as `callback` (legacy `NEXMO_DLR_URL`).
-    pub dlr_url: String,
-}
-
-impl Default for RawNexmo {
-    fn default() -> Self {
-        RawNexmo {
-            api_key: String::new(),
-            api_secret: Secret::default(),
-            url: "https://rest.nexmo.com/sms/json".into(),
-            long_virtual_number: String::new(),
-            dry_run: false,
-            timeout: "10s".into(),
-            dlr_url: String::new(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawRedis {
-    /// May carry a password (`redis://:pw@host/0`), hence a `Secret`.
-    pub url: Secret,
-    pub timeout: String,
-    pub pool_size: usize,
-    /// What message endpoints do when Redis cannot decide: deny, allow, local.
-    pub on_error: Option<String>,
-    /// How many proxies share this Redis (divides `max` in `local` mode).
-    pub expected_instances: u32,
-}
-
-impl Default for RawRedis {
-    fn default() -> Self {
-        RawRedis {
-            url: Secret::new("redis://127.0.0.1:6379/0"),
-            timeout: "250ms".into(),
-            pool_size: 8,
-            on_error: None,
-            expected_instances: 1,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawGeoip {
-    /// `None`: the bundled DB-IP Lite file. `""`: geo-IP off. Else a path.
-    pub database: Option<String>,
-}
-
-/// What every endpoint inherits unless it overrides it. The protection keys
-/// are repeated in `RawEndpoint` on purpose: serde cannot combine `flatten`
-/// with `deny_unknown_fields`, and unknown keys must stay errors.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawPolicy {
-    pub guess_country: bool,
-    pub default_country: String,
-    pub limits: Vec<RawLimit>,
-    pub allowed_countries: Option<Vec<String>>,
-    pub denied_countries: Option<Vec<String>>,
-    pub denied_prefixes: Option<Vec<String>>,
-    pub number_types: Option<Vec<String>>,
-    pub trusted_numbers: Option<Vec<String>>,
-    /// "enforce" (default) or "shadow": log and count, do not refuse.
-    pub destination_mode: Option<String>,
-    pub budget: Option<RawBudget>,
-    pub country_budgets: Option<BTreeMap<String, i64>>,
-    pub on_redis_error: Option<String>,
-}
-
-impl Default for RawPolicy {
-    fn default() -> Self {
-        RawPolicy {
-            guess_country: true,
-            default_country: "DE".into(),
-            limits: vec![RawLimit::per_ip(10, "1h")],
-            allowed_countries: None,
-            denied_countries: None,
-            denied_prefixes: None,
-            number_types: None,
-            trusted_numbers: None,
-            destination_mode: None,
-            budget: None,
-            country_budgets: None,
-            on_redis_error: None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawValidation {
-    pub path: String,
-    pub guess_country: Option<bool>,
-    pub default_country: Option<String>,
-    pub limits: Option<Vec<RawLimit>>,
-    pub on_redis_error: Option<String>,
-}
-
-impl Default for RawValidation {
-    fn default() -> Self {
-        RawValidation {
-            path: "/validate_number/".into(),
-            guess_country: None,
-            default_country: None,
-            limits: Some(vec![RawLimit::per_ip(10, "1h")]),
-            on_redis_error: None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawEndpoint {
-    pub path: String,
-    pub sender: String,
-    pub message: Option<RawMessage>,
-    pub vars: BTreeMap<String, String>,
-    pub params: BTreeMap<String, String>,
-    pub guess_country: Option<bool>,
-    pub default_country: Option<String>,
-    pub limits: Option<Vec<RawLimit>>,
-    pub allowed_countries: Option<Vec<String>>,
-    pub denied_countries: Option<Vec<String>>,
-    pub denied_prefixes: Option<Vec<String>>,
-    pub number_types: Option<Vec<String>>,
-    pub trusted_numbers: Option<Vec<String>>,
-    /// "enforce" (default) or "shadow": log and count, do not refuse.
-    pub destination_mode: Option<String>,
-    pub budget: Option<RawBudget>,
-    pub country_budgets: Option<BTreeMap<String, i64>>,
-    pub on_redis_error: Option<String>,
 }
 
 /// `budget = { max_parts = 1000, window = "1d" }`: SMS parts per window.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawBudget {
-    pub max_parts: i64,
-    pub window: String,
-    #[serde(default)]
-    pub mode: Option<String>,
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawBudget {
+    pub(super) max_parts: Option<Count>,
+    pub(super) window: Option<Window>,
+    pub(super) mode: Mode,
 }
 
 /// `message = "text"` or `message = { default = "...", de = "..." }`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
-pub enum RawMessage {
+pub(super) enum RawMessage {
     Plain(String),
     ByLanguage(BTreeMap<String, String>),
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawLimit {
-    pub per: String,
-    pub max: i64,
-    pub window: String,
-    #[serde(default)]
-    pub scope: Option<String>,
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawLimit {
+    pub(super) per: Option<Per>,
+    pub(super) max: Option<Count>,
+    pub(super) window: Option<Window>,
+    pub(super) scope: Scope,
     /// For `per = "prefix"`: how many trailing digits to drop (default 4).
-    #[serde(default)]
-    pub digits: Option<u32>,
-    /// "enforce" (default) or "shadow".
-    #[serde(default)]
-    pub mode: Option<String>,
-}
-
-impl RawLimit {
-    pub fn per_ip(max: i64, window: &str) -> Self {
-        RawLimit {
-            per: "ip".into(),
-            max,
-            window: window.into(),
-            scope: None,
-            digits: None,
-            mode: None,
-        }
-    }
+    pub(super) digits: Option<u32>,
+    pub(super) mode: Mode,
 }

@@ -5,28 +5,39 @@
 //! alarms and the endpoint's answer when Redis fails.
 
 use super::Ctx;
-use crate::config::{LimitPer, OnRedisError};
+use crate::config::{Budget, LimitRule, OnRedisError, Per};
 use crate::limiter::{Check, CheckKind, Decision};
 use crate::phone::PhoneNumber;
-use crate::response::Reply;
-use actix_web::http::StatusCode;
+use crate::response::{ErrorCode, Reply};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 /// A receiver the request will act on, for the rules keyed by it.
-pub struct Target<'a> {
-    pub number: &'a PhoneNumber,
+pub(super) struct Target<'a> {
+    pub(super) number: &'a PhoneNumber,
     /// SMS parts it will cost (0 when nothing is sent).
-    pub parts: u64,
+    pub(super) parts: u64,
     /// A trusted number bypasses limit rules (not budgets).
-    pub trusted: bool,
+    pub(super) trusted: bool,
 }
 
 /// What an admitted request reserved, to give back if Nexmo refuses it.
 #[derive(Default)]
-pub struct Admitted {
+pub(super) struct Admitted {
     budget: Vec<Check>,
     local: bool,
+}
+
+/// Why a request was not admitted, and when a retry can succeed.
+pub(super) struct Denied {
+    code: ErrorCode,
+    retry_after: u64,
+}
+
+impl From<Denied> for Reply {
+    fn from(d: Denied) -> Reply {
+        Reply::error(d.code).retry_after(d.retry_after)
+    }
 }
 
 /// Labels of the checks of one request, parallel to the checks.
@@ -40,7 +51,7 @@ enum Label {
 impl Ctx<'_> {
     /// Decides every limit rule and budget of the endpoint in one step.
     /// Rules keyed by the receiver apply only when there is a `target`.
-    pub async fn admit(&self, target: Option<&Target<'_>>) -> Result<Admitted, Reply> {
+    pub(super) async fn admit(&self, target: Option<&Target<'_>>) -> Result<Admitted, Denied> {
         let (checks, labels) = self.checks(target);
         let limiter = &self.rt.limiter;
         let (decision, local) = match limiter.decide(&checks).await {
@@ -48,11 +59,10 @@ impl Ctx<'_> {
             Err(e) => match self.spec.on_redis_error {
                 OnRedisError::Deny => {
                     log::debug!("limiter unavailable on {} ({e}): denying", self.spec.path);
-                    return Err(Reply::error(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "service_unavailable",
-                    )
-                    .retry_after(1));
+                    return Err(Denied {
+                        code: ErrorCode::ServiceUnavailable,
+                        retry_after: 1,
+                    });
                 }
                 OnRedisError::Allow => {
                     log::debug!("limiter unavailable on {} ({e}): allowing", self.spec.path);
@@ -78,11 +88,11 @@ impl Ctx<'_> {
                 Ok(Admitted { budget, local })
             }
             Decision::Limited { retry_after, check } => {
-                let secs = retry_after.as_secs_f64().ceil() as u64;
-                match labels.get(check) {
-                    Some(Label::Budget | Label::CountryBudget) => {
-                        self.budget_alarm(&checks[check].key, checks[check].window, labels[check]);
-                        Err(Reply::error(StatusCode::OK, "budget_exhausted").retry_after(secs))
+                let retry_after = retry_after.as_secs_f64().ceil() as u64;
+                let code = match (labels.get(check), checks.get(check)) {
+                    (Some(&label @ (Label::Budget | Label::CountryBudget)), Some(c)) => {
+                        self.budget_alarm(&c.key, c.window, label);
+                        ErrorCode::BudgetExhausted
                     }
                     _ => {
                         log::info!(
@@ -90,15 +100,16 @@ impl Ctx<'_> {
                             self.spec.path,
                             self.ip_subject()
                         );
-                        Err(Reply::error(StatusCode::OK, "limit_acceded").retry_after(secs))
+                        ErrorCode::LimitAcceded
                     }
-                }
+                };
+                Err(Denied { code, retry_after })
             }
         }
     }
 
     /// Gives back a budget reservation (Nexmo did not take the message).
-    pub async fn release(&self, admitted: Admitted) {
+    pub(super) async fn release(&self, admitted: Admitted) {
         if admitted.local {
             if let Some(l) = self.rt.limiter.local_fallback() {
                 l.release(&self.local_share(&admitted.budget));
@@ -111,7 +122,7 @@ impl Ctx<'_> {
     /// Records a "would refuse" of a shadow rule or policy. `what` names the
     /// rule (and keys the count, so it must not vary per request); `detail`
     /// only goes to the log.
-    pub fn shadow_refusal(&self, what: &str, detail: &str) {
+    pub(super) fn shadow_refusal(&self, what: &str, detail: &str) {
         let key = format!("{} {what}", self.spec.path);
         log::warn!(
             "shadow: would refuse on {key}{detail} (client {})",
@@ -163,7 +174,7 @@ impl Ctx<'_> {
             .settings
             .redis
             .as_ref()
-            .map_or(1, |r| u64::from(r.expected_instances));
+            .map_or(1, |r| u64::from(r.expected_instances.get()));
         checks
             .iter()
             .map(|c| Check {
@@ -204,50 +215,13 @@ impl Ctx<'_> {
     fn checks(&self, target: Option<&Target>) -> (Vec<Check>, Vec<Label>) {
         let mut checks = Vec::new();
         let mut labels = Vec::new();
-        let scope_of = |global: bool| if global { "*" } else { self.spec.path.as_str() };
-        let trusted = target.is_some_and(|t| t.trusted);
-        for (i, rule) in self.spec.limits.iter().enumerate() {
-            if trusted || (rule.per.needs_receiver() && target.is_none()) {
-                continue;
+        if !target.is_some_and(|t| t.trusted) {
+            for (i, rule) in self.spec.limits.iter().enumerate() {
+                if let Some(check) = self.rule_check(rule, target) {
+                    checks.push(check);
+                    labels.push(Label::Rule(i));
+                }
             }
-            let (subject, kind) = match (rule.per, target) {
-                (LimitPer::Ip, _) => (self.ip_subject(), CheckKind::Count { cost: 1 }),
-                (LimitPer::Endpoint, _) => ("all".to_string(), CheckKind::Count { cost: 1 }),
-                (LimitPer::Number, Some(t)) => {
-                    (self.hashed(t.number.e164()), CheckKind::Count { cost: 1 })
-                }
-                (LimitPer::Prefix { digits }, Some(t)) => {
-                    let e = t.number.e164();
-                    let keep = e.len().saturating_sub(digits as usize).max(2);
-                    (
-                        format!("{digits}:{}", self.hashed(&e[..keep])),
-                        CheckKind::Count { cost: 1 },
-                    )
-                }
-                (LimitPer::Country, Some(t)) => {
-                    (country_code(t.number), CheckKind::Count { cost: 1 })
-                }
-                (LimitPer::IpCountries, Some(t)) => (
-                    self.ip_subject(),
-                    CheckKind::Distinct {
-                        member: country_code(t.number),
-                    },
-                ),
-                _ => continue,
-            };
-            checks.push(Check {
-                key: format!(
-                    "nexmo-proxy:limit:{}:{}:{}:{subject}",
-                    scope_of(rule.global),
-                    rule.per.as_str(),
-                    rule.window.as_millis()
-                ),
-                max: rule.max,
-                window: rule.window,
-                kind,
-                shadow: rule.shadow,
-            });
-            labels.push(Label::Rule(i));
         }
         if let (Some(b), Some(t)) = (&self.spec.budget, target) {
             if t.parts > 0 {
@@ -256,31 +230,65 @@ impl Ctx<'_> {
                     self.spec.path,
                     b.window.as_millis()
                 );
-                checks.push(Check {
-                    key: format!("{base}:all"),
-                    max: b.max_parts,
-                    window: b.window,
-                    kind: CheckKind::Count { cost: t.parts },
-                    shadow: b.shadow,
-                });
+                checks.push(budget_check(format!("{base}:all"), b.max_parts, b, t));
                 labels.push(Label::Budget);
                 if let Some((c, max)) = t
                     .number
                     .country()
                     .and_then(|c| b.per_country.get(&c).map(|m| (c, *m)))
                 {
-                    checks.push(Check {
-                        key: format!("{base}:{c}"),
-                        max,
-                        window: b.window,
-                        kind: CheckKind::Count { cost: t.parts },
-                        shadow: b.shadow,
-                    });
+                    checks.push(budget_check(format!("{base}:{c}"), max, b, t));
                     labels.push(Label::CountryBudget);
                 }
             }
         }
         (checks, labels)
+    }
+
+    /// The counter a rule bumps for this request; none when the rule is
+    /// keyed by a receiver the request does not have.
+    fn rule_check(&self, rule: &LimitRule, target: Option<&Target>) -> Option<Check> {
+        let one = CheckKind::Count { cost: 1 };
+        let (subject, kind) = match (rule.per, target) {
+            (Per::Ip, _) => (self.ip_subject(), one),
+            (Per::Endpoint, _) => ("all".to_string(), one),
+            (Per::Number, Some(t)) => (self.hashed(t.number.e164()), one),
+            (Per::Prefix, Some(t)) => {
+                let (e, digits) = (t.number.e164(), rule.digits);
+                let keep = e.len().saturating_sub(digits as usize).max(2);
+                (format!("{digits}:{}", self.hashed(&e[..keep])), one)
+            }
+            (Per::Country, Some(t)) => (country_code(t.number), one),
+            (Per::IpCountries, Some(t)) => (
+                self.ip_subject(),
+                CheckKind::Distinct {
+                    member: country_code(t.number),
+                },
+            ),
+            (_, None) => return None,
+        };
+        let scope = if rule.global { "*" } else { &self.spec.path };
+        Some(Check {
+            key: format!(
+                "nexmo-proxy:limit:{scope}:{}:{}:{subject}",
+                rule.per.as_str(),
+                rule.window.as_millis()
+            ),
+            max: rule.max,
+            window: rule.window,
+            kind,
+            shadow: rule.shadow,
+        })
+    }
+}
+
+fn budget_check(key: String, max: u64, b: &Budget, t: &Target) -> Check {
+    Check {
+        key,
+        max,
+        window: b.window,
+        kind: CheckKind::Count { cost: t.parts },
+        shadow: b.shadow,
     }
 }
 

@@ -1,136 +1,188 @@
-//! Message endpoints: parse the receiver, check declared parameters and the
-//! destination policy, decide limits and budgets, render the template, send
-//! (or log, in dry-run), answer.
+//! Message endpoints, in the order of the README's request path: read the
+//! receiver, the declared parameters and the destination policy; decide
+//! limits and budgets; answer the first problem found; render the template;
+//! send (or log, in dry-run); answer.
 
-use super::{Ctx, Target};
+use super::admission::{Admitted, Target};
+use super::Ctx;
 use crate::config::MessageSpec;
-use crate::endpoints::template::Template;
 use crate::geo::preferred_languages;
-use crate::nexmo::{gsm, NexmoClient, Sms};
-use crate::phone::{self, PhoneNumber};
-use crate::policy;
-use crate::response::Reply;
-use actix_web::http::StatusCode;
+use crate::gsm;
+use crate::nexmo::{NexmoClient, NexmoError, Sent, Sms};
+use crate::phone::{self, Invalid, PhoneNumber};
+use crate::policy::{self, Refusal};
+use crate::response::{ErrorCode, Reply};
+use crate::template::Template;
 
-pub async fn handle(ctx: &Ctx<'_>, m: &MessageSpec, nexmo: &NexmoClient) -> Reply {
-    let receiver = ctx
-        .params
-        .raw("receiver")
-        .map(|raw| phone::parse(raw, || ctx.guess_country()));
-    let bad_param = m
-        .params
-        .iter()
-        .find(|(name, re)| !ctx.params.get(name).is_some_and(|v| re.is_match(v)))
-        .map(|(name, _)| name.clone());
-    let destinations = ctx.spec.destinations.as_ref();
-    let refusal = match (&receiver, destinations) {
-        (Some(Ok(n)), Some(d)) => match policy::check(d, n) {
-            Err(why) if d.shadow => {
-                ctx.shadow_refusal(
-                    &format!("destination {}", why.as_str()),
-                    &format!(" for {}", n.masked()),
-                );
-                None
-            }
-            Err(why) => Some(why),
-            Ok(()) => None,
-        },
-        _ => None,
-    };
-    // Only a request that will reach Nexmo counts against rules keyed by
-    // the receiver, and against budgets.
-    let sendable = match &receiver {
-        Some(Ok(n)) if bad_param.is_none() && refusal.is_none() => Some(n),
-        _ => None,
-    };
-    let text = sendable.map(|n| render(ctx, m, n));
-    let target = sendable.map(|number| Target {
-        number,
-        parts: text.as_deref().map_or(0, gsm::parts) as u64,
-        trusted: destinations.is_some_and(|d| policy::is_trusted(d, number)),
-    });
-    let admitted = match ctx.admit(target.as_ref()).await {
+pub(super) async fn handle(ctx: &Ctx<'_>, m: &MessageSpec, nexmo: &NexmoClient) -> Reply {
+    let request = Request::read(ctx, m);
+    let admitted = match ctx.admit(request.target().as_ref()).await {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(denied) => return denied.into(),
     };
-    let number = match receiver {
-        None => return Reply::error(StatusCode::OK, "receiver_missing"),
-        Some(Err(_)) => return Reply::error(StatusCode::OK, "receiver_validation"),
-        Some(Ok(n)) => n,
+    let (number, text) = match request.sendable(ctx) {
+        Ok(sendable) => sendable,
+        Err(reply) => return reply,
     };
-    if let Some(name) = bad_param {
-        return Reply::error(StatusCode::OK, "param_validation").field("param", name);
-    }
-    if let Some(why) = refusal {
-        log::info!(
-            "refused {} on {}: {}",
-            number.masked(),
-            ctx.spec.path,
-            why.as_str()
-        );
-        return Reply::error(StatusCode::OK, "receiver_not_allowed").field("reason", why.as_str());
-    }
-    // A sendable receiver always has its text already.
-    let text = text.unwrap_or_else(|| render(ctx, m, &number));
-
-    let settings = &ctx.rt.settings.nexmo;
-    if settings.dry_run {
-        log::info!(
-            "dry run: would send {} part(s) from {:?} to {} via {}: {:?}",
-            gsm::parts(&text),
-            m.sender,
-            number.masked(),
-            ctx.spec.path,
-            text
-        );
-        return Reply::ok()
-            .field("message", "Message sent")
-            .field("number", number.display())
-            .field("message_ids", Vec::<String>::new())
-            .field("parts", gsm::parts(&text))
-            .field("dry_run", true);
+    if ctx.rt.settings.nexmo.dry_run {
+        return dry_run(ctx, m, &number, &text);
     }
     let sms = Sms {
         from: &m.sender,
         to: &number,
         text: &text,
     };
-    match nexmo.send(settings, &sms).await {
-        Ok(sent) => {
-            log::info!(
-                "sent {} part(s) to {} via {}",
-                sent.parts,
-                number.masked(),
-                ctx.spec.path
-            );
-            Reply::ok()
-                .field("message", "Message sent")
-                .field("number", number.display())
-                .field("message_ids", sent.message_ids)
-                .field("parts", sent.parts)
+    match nexmo.send(&ctx.rt.settings.nexmo, &sms).await {
+        Ok(sent) => sent_reply(ctx, &number, sent),
+        Err(e) => nexmo_failed(ctx, &number, e, admitted).await,
+    }
+}
+
+/// What the request asks for, read and checked before any limit is counted.
+struct Request {
+    receiver: Option<Result<PhoneNumber, Invalid>>,
+    /// The first declared parameter missing or not matching its regex.
+    bad_param: Option<String>,
+    refusal: Option<Refusal>,
+    /// Rendered only for a receiver that will reach Nexmo.
+    text: Option<String>,
+    trusted: bool,
+}
+
+impl Request {
+    fn read(ctx: &Ctx<'_>, m: &MessageSpec) -> Request {
+        let receiver = ctx
+            .params
+            .raw("receiver")
+            .map(|raw| phone::parse(raw, || ctx.guess_country()));
+        let bad_param = m
+            .params
+            .iter()
+            .find(|(name, re)| !ctx.params.get(name).is_some_and(|v| re.is_match(v)))
+            .map(|(name, _)| name.clone());
+        let destinations = ctx.spec.destinations.as_ref();
+        let (mut refusal, mut trusted) = (None, false);
+        if let (Some(Ok(n)), Some(d)) = (&receiver, destinations) {
+            trusted = policy::is_trusted(d, n);
+            match policy::check(d, n) {
+                Err(why) if d.shadow => ctx.shadow_refusal(
+                    &format!("destination {}", why.as_str()),
+                    &format!(" for {}", n.masked()),
+                ),
+                Err(why) => refusal = Some(why),
+                Ok(()) => {}
+            }
         }
-        Err(e) => {
-            log::error!(
-                "nexmo refused the message to {} via {}: {e}",
-                number.masked(),
-                ctx.spec.path
-            );
-            // Give the budget back only when nothing was billed.
-            if e.accepted_parts == 0 {
-                ctx.release(admitted).await;
-            }
-            let mut r = Reply::error(StatusCode::OK, "nexmo_error")
-                .field("message", "Nexmo Service Error")
-                .field("number", number.display());
-            if let Some(s) = e.status {
-                r = r.field("nexmo_status", s);
-            }
-            if let Some(t) = e.error_text {
-                r = r.field("nexmo_error_text", t);
-            }
-            r
+        let mut request = Request {
+            receiver,
+            bad_param,
+            refusal,
+            text: None,
+            trusted,
+        };
+        request.text = request.sendable_number().map(|n| render(ctx, m, n));
+        request
+    }
+
+    /// Only a request that will reach Nexmo counts against rules keyed by
+    /// the receiver, and against budgets.
+    fn sendable_number(&self) -> Option<&PhoneNumber> {
+        match &self.receiver {
+            Some(Ok(n)) if self.bad_param.is_none() && self.refusal.is_none() => Some(n),
+            _ => None,
         }
     }
+
+    fn target(&self) -> Option<Target<'_>> {
+        self.sendable_number().map(|number| Target {
+            number,
+            parts: self.text.as_deref().map_or(0, gsm::parts) as u64,
+            trusted: self.trusted,
+        })
+    }
+
+    /// The receiver and text to send, or the answer to the first problem.
+    fn sendable(self, ctx: &Ctx<'_>) -> Result<(PhoneNumber, String), Reply> {
+        let number = match self.receiver {
+            None => return Err(Reply::error(ErrorCode::ReceiverMissing)),
+            Some(Err(_)) => return Err(Reply::error(ErrorCode::ReceiverValidation)),
+            Some(Ok(n)) => n,
+        };
+        if let Some(name) = self.bad_param {
+            return Err(Reply::error(ErrorCode::ParamValidation).field("param", name));
+        }
+        if let Some(why) = self.refusal {
+            log::info!(
+                "refused {} on {}: {}",
+                number.masked(),
+                ctx.spec.path,
+                why.as_str()
+            );
+            return Err(Reply::error(ErrorCode::ReceiverNotAllowed).field("reason", why.as_str()));
+        }
+        match self.text {
+            Some(text) => Ok((number, text)),
+            // A sendable receiver always has its text: rendered in `read`.
+            None => Err(Reply::error(ErrorCode::ReceiverValidation)),
+        }
+    }
+}
+
+fn dry_run(ctx: &Ctx<'_>, m: &MessageSpec, number: &PhoneNumber, text: &str) -> Reply {
+    let parts = gsm::parts(text);
+    log::info!(
+        "dry run: would send {parts} part(s) from {:?} to {} via {}: {text:?}",
+        m.sender,
+        number.masked(),
+        ctx.spec.path,
+    );
+    Reply::ok()
+        .field("message", "Message sent")
+        .field("number", number.display())
+        .field("message_ids", Vec::<String>::new())
+        .field("parts", parts)
+        .field("dry_run", true)
+}
+
+fn sent_reply(ctx: &Ctx<'_>, number: &PhoneNumber, sent: Sent) -> Reply {
+    log::info!(
+        "sent {} part(s) to {} via {}",
+        sent.parts,
+        number.masked(),
+        ctx.spec.path
+    );
+    Reply::ok()
+        .field("message", "Message sent")
+        .field("number", number.display())
+        .field("message_ids", sent.message_ids)
+        .field("parts", sent.parts)
+}
+
+async fn nexmo_failed(
+    ctx: &Ctx<'_>,
+    number: &PhoneNumber,
+    e: NexmoError,
+    admitted: Admitted,
+) -> Reply {
+    log::error!(
+        "nexmo refused the message to {} via {}: {e}",
+        number.masked(),
+        ctx.spec.path
+    );
+    // Give the budget back only when nothing was billed.
+    if e.accepted_parts == 0 {
+        ctx.release(admitted).await;
+    }
+    let mut r = Reply::error(ErrorCode::NexmoError)
+        .field("message", "Nexmo Service Error")
+        .field("number", number.display());
+    if let Some(s) = e.status {
+        r = r.field("nexmo_status", s);
+    }
+    if let Some(t) = e.error_text {
+        r = r.field("nexmo_error_text", t);
+    }
+    r
 }
 
 /// The variant for the client's best language that has one, else the default.

@@ -6,38 +6,36 @@
 
 mod admission;
 mod message;
-mod params;
-pub mod template;
 mod validate;
 
-pub use admission::{Admitted, Target};
-pub use params::Params;
+use admission::Target;
 
-use crate::app::{AppState, Runtime};
 use crate::client::client_ip;
 use crate::config::{EndpointKind, EndpointSpec};
 use crate::geo::{self, Hints};
 use crate::nexmo::NexmoClient;
+use crate::params::{self, Params};
 use crate::phone::Country;
-use crate::response::{Callback, Reply};
-use actix_web::http::{Method, StatusCode};
+use crate::response::{Callback, ErrorCode, Reply};
+use crate::state::{AppState, Runtime};
+use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use std::net::IpAddr;
 
 /// What every handler gets: the snapshot it runs on, the endpoint, the
 /// client, and the parameters.
-pub struct Ctx<'a> {
-    pub state: &'a AppState,
-    pub rt: &'a Runtime,
-    pub spec: &'a EndpointSpec,
-    pub ip: IpAddr,
-    pub params: &'a Params,
-    pub accept_language: Option<&'a str>,
+struct Ctx<'a> {
+    state: &'a AppState,
+    rt: &'a Runtime,
+    spec: &'a EndpointSpec,
+    ip: IpAddr,
+    params: &'a Params,
+    accept_language: Option<&'a str>,
 }
 
 impl Ctx<'_> {
     /// The region for a national number, asked lazily by `phone::parse`.
-    pub fn guess_country(&self) -> Country {
+    fn guess_country(&self) -> Country {
         let hints = Hints {
             param: self.params.get("country"),
             client_ip: self.ip,
@@ -48,7 +46,7 @@ impl Ctx<'_> {
 }
 
 /// The one service behind every path.
-pub async fn dispatch(
+pub(crate) async fn dispatch(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
@@ -58,19 +56,19 @@ pub async fn dispatch(
     let query_callback = params::query_value(req.query_string(), "callback");
     let callback = match Callback::parse(query_callback.as_deref()) {
         Ok(c) => c,
-        Err(reply) => return reply.render(None),
+        Err(code) => return Reply::error(code).render(None),
     };
     let Some(spec) = rt.routes.get(req.path()).cloned() else {
-        return Reply::error(StatusCode::NOT_FOUND, "not_found").render(callback.as_ref());
+        return Reply::error(ErrorCode::NotFound).render(callback.as_ref());
     };
     if req.method() != Method::GET && req.method() != Method::POST {
-        return Reply::error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+        return Reply::error(ErrorCode::MethodNotAllowed)
             .allow("GET, POST")
             .render(callback.as_ref());
     }
     let params = match Params::read(&req, payload, rt.settings.server.max_body_bytes).await {
         Ok(p) => p,
-        Err(reply) => return reply.render(callback.as_ref()),
+        Err(code) => return Reply::error(code).render(callback.as_ref()),
     };
     let peer = req
         .peer_addr()
@@ -80,7 +78,9 @@ pub async fn dispatch(
         state: &state,
         rt: &rt,
         spec: &spec,
-        ip: client_ip(peer, req.headers(), &rt.settings.server.trusted_proxies),
+        ip: client_ip(peer, req.headers(), |ip| {
+            rt.settings.server.is_trusted_proxy(ip)
+        }),
         params: &params,
         accept_language: req
             .headers()

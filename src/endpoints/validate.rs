@@ -4,15 +4,14 @@
 
 use super::{Ctx, Target};
 use crate::phone;
-use crate::response::Reply;
-use actix_web::http::StatusCode;
+use crate::response::{ErrorCode, Reply};
 
-pub async fn handle(ctx: &Ctx<'_>) -> Reply {
+pub(super) async fn handle(ctx: &Ctx<'_>) -> Reply {
     let Some(raw) = ctx.params.raw("number") else {
         // Counted like any other request, so probing costs budget.
         return match ctx.admit(None).await {
-            Ok(_) => Reply::error(StatusCode::OK, "number_missing"),
-            Err(r) => r,
+            Ok(_) => Reply::error(ErrorCode::NumberMissing),
+            Err(denied) => denied.into(),
         };
     };
     let parsed = phone::parse(raw, || ctx.guess_country());
@@ -21,8 +20,8 @@ pub async fn handle(ctx: &Ctx<'_>) -> Reply {
         parts: 0,
         trusted: false,
     });
-    if let Err(r) = ctx.admit(target.as_ref()).await {
-        return r;
+    if let Err(denied) = ctx.admit(target.as_ref()).await {
+        return denied.into();
     }
     match parsed {
         Ok(n) => Reply::ok()

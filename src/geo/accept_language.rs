@@ -47,12 +47,12 @@ fn region_of(tag: &str) -> Option<Country> {
         .and_then(Country::known)
 }
 
-pub fn region_from_accept_language(header: &str) -> Option<Country> {
+pub(crate) fn region_from_accept_language(header: &str) -> Option<Country> {
     ranked(header).into_iter().find_map(region_of)
 }
 
 /// Primary language subtags, best first, lower case, without `*`.
-pub fn preferred_languages(header: &str) -> Vec<String> {
+pub(crate) fn preferred_languages(header: &str) -> Vec<String> {
     ranked(header)
         .into_iter()
         .filter_map(|t| t.split(['-', '_']).next())

@@ -5,7 +5,7 @@
 
 mod accept_language;
 
-pub use accept_language::{preferred_languages, region_from_accept_language};
+pub(crate) use accept_language::{preferred_languages, region_from_accept_language};
 
 use crate::config::{CountryPolicy, GeoipSource};
 use crate::phone::Country;
@@ -16,7 +16,7 @@ use std::net::IpAddr;
 
 /// The DB-IP Lite country database (CC BY 4.0, <https://db-ip.com>),
 /// compiled in so the proxy finds it wherever it is installed.
-pub static BUNDLED_DB: &[u8] = include_bytes!("../../data/dbip-country.mmdb");
+pub(crate) static BUNDLED_DB: &[u8] = include_bytes!("../../data/dbip-country.mmdb");
 
 #[derive(Debug, thiserror::Error)]
 pub enum GeoError {
@@ -50,13 +50,13 @@ struct IsoCode<'a> {
 
 /// A loaded geo-IP database, or none. Read into memory rather than mapped:
 /// a file replaced in place under a map is undefined behaviour.
-pub struct GeoIp {
+pub(crate) struct GeoIp {
     reader: Option<Reader<Cow<'static, [u8]>>>,
     source: GeoipSource,
 }
 
 impl GeoIp {
-    pub fn open(source: &GeoipSource) -> Result<GeoIp, GeoError> {
+    pub(crate) fn open(source: &GeoipSource) -> Result<GeoIp, GeoError> {
         let reader = match source {
             GeoipSource::Disabled => None,
             GeoipSource::Bundled => Some(Reader::from_source(Cow::Borrowed(BUNDLED_DB)).map_err(
@@ -83,13 +83,13 @@ impl GeoIp {
         })
     }
 
-    pub fn source(&self) -> &GeoipSource {
+    pub(crate) fn source(&self) -> &GeoipSource {
         &self.source
     }
 
     /// The country of a public address; `None` for private, loopback and
     /// other special-purpose addresses, unknown ones, and when disabled.
-    pub fn country(&self, ip: IpAddr) -> Option<Country> {
+    pub(crate) fn country(&self, ip: IpAddr) -> Option<Country> {
         let reader = self.reader.as_ref()?;
         let ip = ip.to_canonical();
         if !is_global(ip) {
@@ -132,16 +132,16 @@ fn is_global(ip: IpAddr) -> bool {
 }
 
 /// What a request tells about where its client is.
-pub struct Hints<'a> {
+pub(crate) struct Hints<'a> {
     /// The `country` request parameter.
-    pub param: Option<&'a str>,
-    pub client_ip: IpAddr,
-    pub accept_language: Option<&'a str>,
+    pub(crate) param: Option<&'a str>,
+    pub(crate) client_ip: IpAddr,
+    pub(crate) accept_language: Option<&'a str>,
 }
 
 /// The region for a national number: the `country` parameter, geo-IP,
 /// `Accept-Language`, then the default; only the default when guessing is off.
-pub fn guess_country(policy: &CountryPolicy, hints: &Hints, geo: &GeoIp) -> Country {
+pub(crate) fn guess_country(policy: &CountryPolicy, hints: &Hints, geo: &GeoIp) -> Country {
     if !policy.guess {
         return policy.default;
     }

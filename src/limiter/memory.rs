@@ -23,7 +23,7 @@ impl Window {
 }
 
 #[derive(Default)]
-pub struct MemoryLimiter {
+pub(crate) struct MemoryLimiter {
     windows: Mutex<Windows>,
 }
 
@@ -44,7 +44,7 @@ fn refuses(win: Option<&Window>, c: &Check, now: Instant) -> bool {
 }
 
 impl MemoryLimiter {
-    pub fn decide(&self, checks: &[Check]) -> Decision {
+    pub(crate) fn decide(&self, checks: &[Check]) -> Decision {
         self.decide_at(checks, Instant::now())
     }
 
@@ -93,7 +93,7 @@ impl MemoryLimiter {
         Decision::Allowed { shadow_refused }
     }
 
-    pub fn release(&self, checks: &[Check]) {
+    pub(crate) fn release(&self, checks: &[Check]) {
         let mut w = self.windows.lock().unwrap_or_else(|e| e.into_inner());
         for c in checks {
             if let (Some(win), CheckKind::Count { cost }) = (w.map.get_mut(&c.key), &c.kind) {
@@ -108,7 +108,13 @@ mod tests {
     use super::*;
 
     fn check(key: &str, max: u64, secs: u64) -> Check {
-        Check::count(key.into(), max, Duration::from_secs(secs))
+        Check {
+            key: key.into(),
+            max,
+            window: Duration::from_secs(secs),
+            kind: CheckKind::Count { cost: 1 },
+            shadow: false,
+        }
     }
 
     #[test]

@@ -14,42 +14,30 @@
 mod memory;
 mod redis;
 
-pub use memory::MemoryLimiter;
-pub use redis::RedisLimiter;
+pub(crate) use memory::MemoryLimiter;
+pub(crate) use redis::RedisLimiter;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CheckKind {
+pub(crate) enum CheckKind {
     Count { cost: u64 },
     Distinct { member: String },
 }
 
 /// One counter to test and bump.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Check {
-    pub key: String,
-    pub max: u64,
-    pub window: Duration,
-    pub kind: CheckKind,
-    pub shadow: bool,
-}
-
-impl Check {
-    pub fn count(key: String, max: u64, window: Duration) -> Check {
-        Check {
-            key,
-            max,
-            window,
-            kind: CheckKind::Count { cost: 1 },
-            shadow: false,
-        }
-    }
+pub(crate) struct Check {
+    pub(crate) key: String,
+    pub(crate) max: u64,
+    pub(crate) window: Duration,
+    pub(crate) kind: CheckKind,
+    pub(crate) shadow: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Admitted; `shadow_refused` lists the shadow checks (by index) that
     /// would have refused.
     Allowed { shadow_refused: Vec<usize> },
@@ -59,7 +47,7 @@ pub enum Decision {
 }
 
 impl Decision {
-    pub fn allowed() -> Decision {
+    pub(crate) fn allowed() -> Decision {
         Decision::Allowed {
             shadow_refused: Vec::new(),
         }
@@ -77,24 +65,24 @@ pub enum LimiterError {
 }
 
 #[derive(Clone)]
-pub enum Limiter {
+pub(crate) enum Limiter {
     Memory(Arc<MemoryLimiter>),
     Redis(RedisLimiter),
 }
 
 impl Limiter {
-    pub fn in_process() -> Limiter {
+    pub(crate) fn in_process() -> Limiter {
         Limiter::Memory(Arc::new(MemoryLimiter::default()))
     }
 
-    pub fn describe(&self) -> &'static str {
+    pub(crate) fn describe(&self) -> &'static str {
         match self {
             Limiter::Memory(_) => "in-process",
             Limiter::Redis(_) => "redis",
         }
     }
 
-    pub async fn decide(&self, checks: &[Check]) -> Result<Decision, LimiterError> {
+    pub(crate) async fn decide(&self, checks: &[Check]) -> Result<Decision, LimiterError> {
         if checks.is_empty() {
             return Ok(Decision::allowed());
         }
@@ -106,7 +94,7 @@ impl Limiter {
 
     /// Gives back what `checks` consumed (a budget reservation for a message
     /// Nexmo refused). Best effort: a failure is logged, not returned.
-    pub async fn release(&self, checks: &[Check]) {
+    pub(crate) async fn release(&self, checks: &[Check]) {
         if checks.is_empty() {
             return;
         }
@@ -117,18 +105,10 @@ impl Limiter {
     }
 
     /// The in-process stand-in used while Redis is down (`on_redis_error = "local"`).
-    pub fn local_fallback(&self) -> Option<&MemoryLimiter> {
+    pub(crate) fn local_fallback(&self) -> Option<&MemoryLimiter> {
         match self {
             Limiter::Memory(_) => None,
             Limiter::Redis(r) => Some(r.local()),
-        }
-    }
-
-    /// Whether the limiter is currently answering without its store.
-    pub fn degraded(&self) -> bool {
-        match self {
-            Limiter::Memory(_) => false,
-            Limiter::Redis(r) => r.is_down(),
         }
     }
 }

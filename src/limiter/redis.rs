@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long the limiter answers `Unavailable` before trying Redis again.
-pub const PROBE_INTERVAL: Duration = Duration::from_millis(500);
+pub(crate) const PROBE_INTERVAL: Duration = Duration::from_millis(500);
 
 /// KEYS: counters. ARGV, five per key: kind (0 count, 1 distinct), max,
 /// window in ms, cost or member, shadow (0/1).
@@ -83,7 +83,7 @@ struct Health {
 }
 
 #[derive(Clone)]
-pub struct RedisLimiter {
+pub(crate) struct RedisLimiter {
     pool: Pool,
     timeout: Duration,
     decide: Arc<Script>,
@@ -99,7 +99,7 @@ pub struct RedisLimiter {
 impl RedisLimiter {
     /// Builds the pool; connections are opened on first use, inside the
     /// server's runtime (a connection made in a throwaway runtime dies with it).
-    pub fn new(
+    pub(crate) fn new(
         url: &str,
         pool_size: usize,
         timeout: Duration,
@@ -125,18 +125,11 @@ impl RedisLimiter {
         })
     }
 
-    pub fn local(&self) -> &MemoryLimiter {
+    pub(crate) fn local(&self) -> &MemoryLimiter {
         &self.local
     }
 
-    pub fn is_down(&self) -> bool {
-        self.health
-            .lock()
-            .map(|h| h.down.is_some())
-            .unwrap_or(false)
-    }
-
-    pub async fn decide(&self, checks: &[Check]) -> Result<Decision, LimiterError> {
+    pub(crate) async fn decide(&self, checks: &[Check]) -> Result<Decision, LimiterError> {
         if let Some((_, retry_at)) = self.health.lock().unwrap_or_else(|e| e.into_inner()).down {
             if Instant::now() < retry_at {
                 return Err(LimiterError::Unavailable);
@@ -231,7 +224,7 @@ impl RedisLimiter {
         }
     }
 
-    pub async fn release(&self, checks: &[Check]) {
+    pub(crate) async fn release(&self, checks: &[Check]) {
         let work = async {
             let mut conn = self.connection().await.map_err(|e| e.to_string())?;
             let mut inv = self.release.prepare_invoke();

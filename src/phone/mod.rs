@@ -11,7 +11,7 @@ use std::fmt;
 
 /// Longest input looked at; libphonenumber is slow on huge strings and no
 /// real number with formatting comes near this.
-pub const MAX_INPUT_CHARS: usize = 64;
+pub(crate) const MAX_INPUT_CHARS: usize = 64;
 
 /// An ISO 3166 alpha-2 region that libphonenumber has metadata for.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -26,7 +26,7 @@ impl Country {
 
     /// `Some` for a known region, `None` for anything else (never an error:
     /// used on untrusted input).
-    pub fn known(code: &str) -> Option<Country> {
+    pub(crate) fn known(code: &str) -> Option<Country> {
         let code = code.trim();
         if code.len() != 2 || !code.chars().all(|c| c.is_ascii_alphabetic()) {
             return None;
@@ -36,7 +36,7 @@ impl Country {
         Some(Country(region))
     }
 
-    pub fn code(&self) -> String {
+    pub(crate) fn code(&self) -> String {
         self.0.to_string()
     }
 
@@ -59,7 +59,7 @@ impl fmt::Debug for Country {
 
 /// libphonenumber's number types, named as the API reports them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum NumberKind {
+pub(crate) enum NumberKind {
     Mobile,
     FixedLine,
     FixedLineOrMobile,
@@ -75,7 +75,7 @@ pub enum NumberKind {
 }
 
 impl NumberKind {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             NumberKind::Mobile => "mobile",
             NumberKind::FixedLine => "fixed_line",
@@ -93,7 +93,7 @@ impl NumberKind {
     }
 
     /// The kind named by `as_str`.
-    pub fn parse(name: &str) -> Option<NumberKind> {
+    pub(crate) fn parse(name: &str) -> Option<NumberKind> {
         ALL_KINDS.iter().copied().find(|k| k.as_str() == name)
     }
 
@@ -146,7 +146,7 @@ impl PhoneNumber {
     }
 
     /// `4917612345678`, as Nexmo's `to` wants it.
-    pub fn e164_digits(&self) -> &str {
+    pub(crate) fn e164_digits(&self) -> &str {
         self.e164.trim_start_matches('+')
     }
 
@@ -156,17 +156,17 @@ impl PhoneNumber {
     }
 
     /// The region the number belongs to (`None` for non-geographic numbers).
-    pub fn country(&self) -> Option<Country> {
+    pub(crate) fn country(&self) -> Option<Country> {
         self.country
     }
 
-    pub fn kind(&self) -> NumberKind {
+    pub(crate) fn kind(&self) -> NumberKind {
         self.kind
     }
 
     /// For logs: `+49 176 ****5678`, `+1 212-***-1234`. Keeps the country code, the first group
     /// and the last four digits.
-    pub fn masked(&self) -> String {
+    pub(crate) fn masked(&self) -> String {
         mask_display(&self.display)
     }
 }
@@ -199,17 +199,6 @@ fn mask_display(display: &str) -> String {
     out
 }
 
-/// Masks an unparsed input for logs: its last two characters survive.
-pub fn mask_raw(input: &str) -> String {
-    let n = input.chars().count();
-    input
-        .chars()
-        .enumerate()
-        .map(|(i, c)| if i + 2 < n && c.is_numeric() { '*' } else { c })
-        .take(MAX_INPUT_CHARS)
-        .collect()
-}
-
 /// Why an input is not a valid number; `reason()` is the API's word for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Invalid {
@@ -224,7 +213,7 @@ pub enum Invalid {
 }
 
 impl Invalid {
-    pub fn reason(self) -> &'static str {
+    pub(crate) fn reason(self) -> &'static str {
         match self {
             Invalid::NotANumber => "not_a_number",
             Invalid::TooShort => "too_short",
@@ -325,6 +314,28 @@ fn finish(parsed: Result<LibNumber, ParseError>) -> Result<PhoneNumber, Invalid>
             .map(Country),
         kind: NumberKind::from_lib(n.get_type()),
     })
+}
+
+/// Configuration files name countries by their ISO code.
+impl<'de> serde::Deserialize<'de> for Country {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let code = String::deserialize(d)?;
+        Country::parse(&code).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Configuration files name types as `as_str` does.
+impl<'de> serde::Deserialize<'de> for NumberKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        NumberKind::parse(&name).ok_or_else(|| {
+            let known: Vec<&str> = ALL_KINDS.iter().map(|k| k.as_str()).collect();
+            serde::de::Error::custom(format!(
+                "unknown number type {name:?} ({})",
+                known.join(", ")
+            ))
+        })
+    }
 }
 
 #[cfg(test)]

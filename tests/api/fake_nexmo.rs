@@ -1,10 +1,7 @@
 //! The `fake-nexmo` binary answers as the documented SMS API does
-//! (`shared/nexmo-sms-api.md`), whichever way a client calls it.
+//! (README, "A fake Nexmo"), whichever way a client calls it.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-use common::{FakeNexmo, API_KEY, API_SECRET};
+use crate::common::{FakeNexmo, API_KEY, API_SECRET};
 use serde_json::{json, Value};
 
 async fn call(req: awc::ClientRequest, body: Option<(&str, String)>) -> (u16, String) {

@@ -4,39 +4,38 @@
 //! `NexmoError`, never a panic. Only a throttled reply with no accepted
 //! part is retried, once, so a message is never sent twice.
 
-pub mod gsm;
-
 use crate::config::NexmoSettings;
+use crate::gsm;
 use crate::phone::PhoneNumber;
 use serde_json::Value;
 use std::sync::Once;
 use std::time::Duration;
 
 /// Longest wait honoured for a throttled reply before the one retry.
-pub const MAX_THROTTLE_WAIT: Duration = Duration::from_secs(1);
+const MAX_THROTTLE_WAIT: Duration = Duration::from_secs(1);
 
 /// One message to send.
-pub struct Sms<'a> {
-    pub from: &'a str,
-    pub to: &'a PhoneNumber,
-    pub text: &'a str,
+pub(crate) struct Sms<'a> {
+    pub(crate) from: &'a str,
+    pub(crate) to: &'a PhoneNumber,
+    pub(crate) text: &'a str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sent {
-    pub message_ids: Vec<String>,
-    pub parts: usize,
+pub(crate) struct Sent {
+    pub(crate) message_ids: Vec<String>,
+    pub(crate) parts: usize,
 }
 
 /// Why a send failed. `status` and `error_text` are Nexmo's, when it gave them.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{detail}")]
-pub struct NexmoError {
-    pub status: Option<String>,
-    pub error_text: Option<String>,
-    pub detail: String,
+pub(crate) struct NexmoError {
+    pub(crate) status: Option<String>,
+    pub(crate) error_text: Option<String>,
+    detail: String,
     /// Parts Nexmo accepted (and bills) although the message as a whole failed.
-    pub accepted_parts: usize,
+    pub(crate) accepted_parts: usize,
 }
 
 impl NexmoError {
@@ -52,20 +51,14 @@ impl NexmoError {
 
 /// One per worker (awc's client is not `Send`). Settings come with every
 /// call, so a reload changes credentials and URL without a new client.
-pub struct NexmoClient {
+pub(crate) struct NexmoClient {
     client: awc::Client,
 }
 
 static CRYPTO: Once = Once::new();
 
-impl Default for NexmoClient {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl NexmoClient {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         // actix-tls builds rustls without a process-wide crypto provider.
         CRYPTO.call_once(|| {
             let _ = rustls::crypto::ring::default_provider().install_default();
@@ -81,7 +74,7 @@ impl NexmoClient {
     }
 
     /// The form Nexmo receives, in a fixed order.
-    pub fn form<'a>(settings: &'a NexmoSettings, sms: &'a Sms<'a>) -> Vec<(&'static str, &'a str)> {
+    fn form<'a>(settings: &'a NexmoSettings, sms: &'a Sms<'a>) -> Vec<(&'static str, &'a str)> {
         let from = match &settings.long_virtual_number {
             Some(lvn) if sms.to.e164().starts_with("+1") => lvn.as_str(),
             _ => sms.from,
@@ -108,7 +101,11 @@ impl NexmoClient {
         form
     }
 
-    pub async fn send(&self, settings: &NexmoSettings, sms: &Sms<'_>) -> Result<Sent, NexmoError> {
+    pub(crate) async fn send(
+        &self,
+        settings: &NexmoSettings,
+        sms: &Sms<'_>,
+    ) -> Result<Sent, NexmoError> {
         let form = Self::form(settings, sms);
         match self.send_once(settings, &form).await {
             Err(Attempt::Throttled { wait, .. }) => {

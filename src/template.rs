@@ -4,8 +4,12 @@
 //! endpoint declares with a regex, so the proxy is never an open relay.
 //! `{{` and `}}` stand for literal braces.
 
+use crate::gsm;
 use std::collections::BTreeSet;
 use std::fmt;
+
+/// The longest text Nexmo accepts (status 12 above it).
+const MAX_TEXT_CHARS: usize = 3200;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece {
@@ -14,12 +18,12 @@ enum Piece {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Template {
+pub(crate) struct Template {
     pieces: Vec<Piece>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TemplateError {
+pub(crate) enum TemplateError {
     Unclosed(usize),
     StrayClose(usize),
     EmptyName(usize),
@@ -42,7 +46,7 @@ impl fmt::Display for TemplateError {
 
 impl Template {
     /// Parses `text` and checks every placeholder against `known`.
-    pub fn parse(text: &str, known: &BTreeSet<String>) -> Result<Self, TemplateError> {
+    fn parse(text: &str, known: &BTreeSet<String>) -> Result<Self, TemplateError> {
         let mut pieces = Vec::new();
         let mut buf = String::new();
         let mut chars = text.char_indices().peekable();
@@ -91,9 +95,31 @@ impl Template {
         Ok(Template { pieces })
     }
 
+    /// Parses `text` and renders it once with `sample` values, so a text
+    /// Nexmo would refuse fails at load time; returns the template and the
+    /// SMS parts of the sample, for a warning about costly texts.
+    pub(crate) fn checked<'a>(
+        text: &str,
+        known: &BTreeSet<String>,
+        sample: impl Fn(&str) -> Option<&'a str>,
+    ) -> Result<(Template, usize), String> {
+        if text.trim().is_empty() {
+            return Err("empty message".into());
+        }
+        let t = Template::parse(text, known).map_err(|e| e.to_string())?;
+        let rendered = t.render(sample);
+        let chars = rendered.chars().count();
+        if chars > MAX_TEXT_CHARS {
+            return Err(format!(
+                "renders to {chars} characters; Nexmo accepts at most {MAX_TEXT_CHARS}"
+            ));
+        }
+        Ok((t, gsm::parts(&rendered)))
+    }
+
     /// Renders with `lookup`; a name it does not know renders empty (cannot
     /// happen for names checked at parse time).
-    pub fn render<'a>(&self, lookup: impl Fn(&str) -> Option<&'a str>) -> String {
+    pub(crate) fn render<'a>(&self, lookup: impl Fn(&str) -> Option<&'a str>) -> String {
         let mut out = String::new();
         for p in &self.pieces {
             match p {
@@ -102,13 +128,6 @@ impl Template {
             }
         }
         out
-    }
-
-    pub fn variables(&self) -> impl Iterator<Item = &str> {
-        self.pieces.iter().filter_map(|p| match p {
-            Piece::Var(v) => Some(v.as_str()),
-            Piece::Text(_) => None,
-        })
     }
 }
 

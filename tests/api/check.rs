@@ -1,10 +1,7 @@
 //! `nexmo-proxy --check` on fixtures, the bundled example, and the process
 //! environment and flags of the real binary.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-use common::PROXY;
+use crate::common::PROXY;
 use std::path::Path;
 use std::process::Command;
 

@@ -2,10 +2,7 @@
 //! `fake-nexmo`: destination policy, layered limits under attack, budgets,
 //! shadow mode, and the answer when Redis fails.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-use common::{leaks, FakeNexmo, Redis, TestApp, API_KEY, API_SECRET};
+use crate::common::{leaks, FakeNexmo, Redis, TestApp, API_KEY, API_SECRET};
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -159,7 +156,9 @@ sender = "Acme"
 message = "hi"
 budget = {{ max_parts = 7, window = "1d" }}
 "#,
-        redis_table(&redis, ""),
+        // 1,500 requests at once on a small machine: a generous timeout,
+        // as this test is about the limits, not about a slow Redis.
+        redis_table(&redis, "timeout = \"5s\""),
         nexmo(&fake)
     );
     let app = TestApp::spawn(&toml);
@@ -353,7 +352,9 @@ async fn redis_failure(on_error: &str) {
     let m = "/m/?receiver=%2B4917612345678";
     assert_eq!(app.get(m).await.json()["status"], "ok");
     redis.stop();
-    let limit = Duration::from_millis(350);
+    // The timeout is 250 ms and a refused connection fails at once; the
+    // margin is for a loaded machine, far below what a hang would take.
+    let limit = Duration::from_secs(1);
     let (answers, slowest) = run(&app, m, 6).await;
     assert!(
         slowest < limit,
@@ -399,7 +400,8 @@ async fn redis_failure(on_error: &str) {
         "the change of state is logged once"
     );
 
-    // Back within a second of Redis coming back.
+    // Back soon after Redis comes back: one probe every 500 ms (README);
+    // the margin is for a loaded machine.
     redis.restart();
     let back = Instant::now();
     loop {
@@ -409,7 +411,7 @@ async fn redis_failure(on_error: &str) {
             break;
         }
         assert!(
-            back.elapsed() < Duration::from_secs(1),
+            back.elapsed() < Duration::from_secs(2),
             "{on_error}: not back after {:?}: {j}",
             back.elapsed()
         );
@@ -447,11 +449,11 @@ async fn a_hanging_redis_is_cut_off_at_the_timeout() {
         app.get("/m/?receiver=%2B4917612345678").await.json()["status"],
         "ok"
     );
-    // Block the server for 2 s from another client.
+    // Block the server for 3 s from another client.
     let port = redis.port.to_string();
     let sleeper = std::thread::spawn(move || {
         std::process::Command::new("redis-cli")
-            .args(["-p", &port, "DEBUG", "SLEEP", "2"])
+            .args(["-p", &port, "DEBUG", "SLEEP", "3"])
             .output()
     });
     let start = Instant::now();
@@ -462,7 +464,9 @@ async fn a_hanging_redis_is_cut_off_at_the_timeout() {
         );
     }
     let (answers, slowest) = run(&app, "/m/?receiver=%2B4917612345678", 3).await;
-    assert!(slowest < Duration::from_millis(350), "{slowest:?}");
+    // Cut at the 250 ms timeout, not held for the 3 s sleep (the margin
+    // is for a loaded machine).
+    assert!(slowest < Duration::from_millis(1500), "{slowest:?}");
     assert!(
         answers
             .iter()

@@ -1,10 +1,7 @@
 //! Message endpoints end to end: the real proxy against the real
 //! `fake-nexmo`, checking what each side sees.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-use common::{FakeNexmo, Spawn, TestApp, API_KEY, API_SECRET};
+use crate::common::{FakeNexmo, Spawn, TestApp, API_KEY, API_SECRET};
 use serde_json::{json, Value};
 
 fn config(fake: &FakeNexmo, extra: &str) -> String {

@@ -2,7 +2,6 @@
 //! binary on port 0 with a per-test TOML in a temp dir, the real
 //! `fake-nexmo` binary on port 0, and a private `redis-server` on a free
 //! port. Everything is polled with a deadline; nothing sleeps blindly.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -45,10 +44,10 @@ fn collect_lines(
 
 pub struct TestApp {
     pub base: String,
-    pub port: u16,
     child: Child,
     logs: Arc<Mutex<String>>,
-    pub dir: tempfile::TempDir,
+    /// Holds the per-test directory (deleted on drop).
+    _dir: tempfile::TempDir,
     pub config: PathBuf,
     client: awc::Client,
 }
@@ -57,7 +56,6 @@ pub struct TestApp {
 pub struct Spawn<'a> {
     pub toml: &'a str,
     pub env: Vec<(String, String)>,
-    pub args: Vec<String>,
     /// Use this (prepared) configuration path instead of writing `toml`.
     pub config_file: Option<PathBuf>,
     /// Run the proxy as this uid/gid (tests that need file permissions to
@@ -70,7 +68,6 @@ impl<'a> Spawn<'a> {
         Spawn {
             toml,
             env: Vec::new(),
-            args: Vec::new(),
             config_file: None,
             user: None,
         }
@@ -85,11 +82,6 @@ impl<'a> Spawn<'a> {
 
     pub fn env(mut self, k: &str, v: &str) -> Self {
         self.env.push((k.into(), v.into()));
-        self
-    }
-
-    pub fn arg(mut self, a: &str) -> Self {
-        self.args.push(a.into());
         self
     }
 
@@ -127,7 +119,6 @@ impl<'a> Spawn<'a> {
             .env("NEXMO_PROXY_SERVER__LISTEN", "127.0.0.1:0")
             .arg("--config")
             .arg(&config)
-            .args(&self.args)
             .current_dir(dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -177,10 +168,9 @@ impl<'a> Spawn<'a> {
             .ok_or(format!("no port in {line:?}"))?;
         Ok(TestApp {
             base: format!("http://127.0.0.1:{port}"),
-            port,
             child,
             logs,
-            dir,
+            _dir: dir,
             config,
             client: awc::Client::builder()
                 .timeout(Duration::from_secs(30))
@@ -389,13 +379,18 @@ impl Drop for FakeNexmo {
     }
 }
 
-/// A private `redis-server` on a free port, stopped on drop.
+/// A private `redis-server`, stopped on drop. redis-server cannot pick a
+/// free port itself (`--port 0` turns TCP off), so a port that was free a
+/// moment ago is tried, and another when redis-server finds it taken.
 pub struct Redis {
     pub port: u16,
     child: Option<Child>,
 }
 
-fn free_port() -> u16 {
+/// How many taken ports `Redis::start` tries before giving up.
+const REDIS_PORT_TRIES: usize = 10;
+
+fn unused_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -405,18 +400,35 @@ fn free_port() -> u16 {
 
 impl Redis {
     pub fn start() -> Redis {
-        let port = free_port();
-        let mut r = Redis { port, child: None };
-        r.restart();
-        r
+        for _ in 0..REDIS_PORT_TRIES {
+            let mut r = Redis {
+                port: unused_port(),
+                child: None,
+            };
+            if r.try_start() {
+                return r;
+            }
+        }
+        panic!("redis-server found every one of {REDIS_PORT_TRIES} ports taken");
     }
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
 
+    /// Starts it again on the same port (after `stop`).
     pub fn restart(&mut self) {
-        let child = Command::new("redis-server")
+        assert!(
+            self.try_start(),
+            "redis-server could not bind port {} again",
+            self.port
+        );
+    }
+
+    /// Whether redis-server now serves this port: false when it exited
+    /// (the port was taken), panics when it neither serves nor exits.
+    fn try_start(&mut self) -> bool {
+        let mut child = Command::new("redis-server")
             .args([
                 "--port",
                 &self.port.to_string(),
@@ -433,19 +445,36 @@ impl Redis {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server is installed (CI installs it)");
-        self.child = Some(child);
+        let pid = child.id();
         let start = Instant::now();
         while start.elapsed() < DEADLINE {
-            if self.ping() {
-                return;
+            if let Ok(Some(_)) = child.try_wait() {
+                return false;
+            }
+            // Another test's server may answer on a port ours could not take.
+            if self.server_pid() == Some(pid) {
+                self.child = Some(child);
+                return true;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("redis-server did not answer on port {}", self.port);
     }
 
-    fn ping(&self) -> bool {
-        self.ping_within(Duration::from_millis(200))
+    /// The `process_id` of the server answering on the port.
+    fn server_pid(&self) -> Option<u32> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_millis(200))).ok()?;
+        s.write_all(b"INFO server\r\n").ok()?;
+        let mut buf = vec![0u8; 8192];
+        let n = s.read(&mut buf).ok()?;
+        let text = String::from_utf8_lossy(&buf[..n]);
+        text.lines()
+            .find_map(|l| l.strip_prefix("process_id:"))
+            .and_then(|pid| pid.trim().parse().ok())
     }
 
     /// Whether the server answers `PING` within `limit` (false while it is

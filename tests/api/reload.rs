@@ -1,10 +1,7 @@
 //! Hot reload through the real binary: real files in a temp dir, real
 //! signals, polling with a deadline.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-use common::{FakeNexmo, Spawn, TestApp, API_KEY, API_SECRET};
+use crate::common::{FakeNexmo, Spawn, TestApp, API_KEY, API_SECRET};
 use futures_util::future::join_all;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -224,7 +221,6 @@ async fn bad_edits_keep_the_old_configuration_and_a_good_save_after_is_applied()
             }),
         ),
     ];
-    assert!(bad_edits.len() >= 10);
     for (i, (name, edit)) in bad_edits.iter().enumerate() {
         let rejected_before = app
             .logs()
@@ -372,7 +368,7 @@ async fn listen_changes_are_logged_as_requiring_restart() {
 #[actix_web::test]
 async fn nexmo_credentials_and_the_redis_url_change_live() {
     let fake = FakeNexmo::start();
-    let redis = common::Redis::start();
+    let redis = crate::common::Redis::start();
     let cfg = |secret: &str, redis_url: Option<&str>| {
         let r = redis_url
             .map(|u| format!("[redis]\nurl = \"{u}\"\n"))

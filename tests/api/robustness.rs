@@ -2,10 +2,7 @@
 //! the parser, and random parameters, headers and bodies never produce a
 //! 500, a panic or a non-JSON answer.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-use common::TestApp;
+use crate::common::TestApp;
 use nexmo_proxy::phone::{self, Country};
 
 /// A small deterministic generator, so a failure reproduces.

@@ -1,0 +1,162 @@
+//! `--check`: what `config::load` cannot know without opening it (the
+//! geo-IP database, the Redis URL's shape), and the human summary of every
+//! effective setting, secrets as `***`.
+
+use crate::config::{EndpointKind, EndpointSpec, GeoipSource, LimitRule, Settings};
+use crate::geo::GeoIp;
+use crate::limiter::RedisLimiter;
+use crate::phone::Country;
+pub use crate::state::BuildError;
+use std::fmt;
+
+/// Opens what the configuration names and returns the summary to print.
+pub fn report(settings: &Settings) -> Result<String, BuildError> {
+    GeoIp::open(&settings.geoip)?;
+    if let Some(r) = &settings.redis {
+        RedisLimiter::new(r.url.expose(), r.pool_size.get(), r.timeout)?;
+    }
+    Ok(settings.to_string())
+}
+
+struct Limits<'a>(&'a [LimitRule]);
+
+impl fmt::Display for Limits<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("none");
+        }
+        for (i, r) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{} per {} per {:?}", r.max, r.per.as_str(), r.window)?;
+            if r.global {
+                f.write_str(" (global)")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = self.config_file.as_ref().map(|p| p.display().to_string());
+        let file = file.as_deref();
+        writeln!(
+            f,
+            "configuration: {}",
+            file.unwrap_or("(no file; defaults and environment)")
+        )?;
+        writeln!(f, "listen: {}", self.server.listen)?;
+        let trusted: Vec<String> = self
+            .server
+            .trusted_proxies
+            .iter()
+            .map(|n| n.0.to_string())
+            .collect();
+        writeln!(
+            f,
+            "trusted proxies: {}",
+            or_none(&trusted.join(", "), "none")
+        )?;
+        let n = &self.nexmo;
+        writeln!(
+            f,
+            "nexmo: url {}, api_key {:?}, api_secret {}, timeout {:?}, dry_run {}",
+            *n.url, n.api_key, n.api_secret, n.timeout, n.dry_run
+        )?;
+        if let Some(lvn) = &n.long_virtual_number {
+            writeln!(f, "nexmo long virtual number (for +1): {lvn}")?;
+        }
+        if let Some(url) = &n.dlr_url {
+            // Without the query, which may carry a token.
+            let url = url.split('?').next().unwrap_or_default();
+            writeln!(f, "nexmo delivery receipts: {url}")?;
+        }
+        match &self.redis {
+            Some(r) => writeln!(
+                f,
+                "limiter: redis (url {}, timeout {:?}, pool {})",
+                r.url, r.timeout, r.pool_size
+            )?,
+            None => writeln!(f, "limiter: in-process")?,
+        }
+        match &self.geoip {
+            GeoipSource::Bundled => writeln!(f, "geo-ip: bundled DB-IP Lite country database")?,
+            GeoipSource::File(p) => writeln!(f, "geo-ip: {}", p.display())?,
+            GeoipSource::Disabled => writeln!(f, "geo-ip: off")?,
+        }
+        for e in self.all_endpoints() {
+            endpoint(f, e)?;
+        }
+        for w in &self.warnings {
+            writeln!(f, "warning: {w}")?;
+        }
+        Ok(())
+    }
+}
+
+fn or_none<'a>(s: &'a str, none: &'a str) -> &'a str {
+    if s.is_empty() {
+        none
+    } else {
+        s
+    }
+}
+
+fn endpoint(f: &mut fmt::Formatter<'_>, e: &EndpointSpec) -> fmt::Result {
+    let what = match &e.kind {
+        EndpointKind::Validate => "validate number".to_string(),
+        EndpointKind::Message(m) => {
+            let langs: Vec<&str> = m.variants.keys().map(String::as_str).collect();
+            let langs = match langs.is_empty() {
+                true => String::new(),
+                false => format!(", languages {}", langs.join("/")),
+            };
+            format!("message from {:?}{langs}", m.sender)
+        }
+    };
+    writeln!(
+        f,
+        "endpoint {}: {what}; country {} (guess {}); limits {}; on redis error {:?}",
+        e.path,
+        e.country.default,
+        if e.country.guess { "on" } else { "off" },
+        Limits(&e.limits),
+        e.on_redis_error
+    )?;
+    let shadow = |on: bool| if on { " (shadow)" } else { "" };
+    if let Some(d) = &e.destinations {
+        let list = |v: &[Country]| v.iter().map(|c| c.code()).collect::<Vec<_>>().join(",");
+        let types: Vec<&str> = d.number_types.iter().map(|t| t.as_str()).collect();
+        writeln!(
+            f,
+            "  destinations{}: allowed {}, denied {}, denied prefixes {}, types {}, {} trusted number(s)",
+            shadow(d.shadow),
+            or_none(&list(&d.allowed), "all"),
+            or_none(&list(&d.denied), "-"),
+            or_none(&d.denied_prefixes.join(","), "-"),
+            types.join(","),
+            d.trusted.len()
+        )?;
+    }
+    if let Some(b) = &e.budget {
+        let per_country: Vec<String> = b
+            .per_country
+            .iter()
+            .map(|(c, m)| format!("{c} {m}"))
+            .collect();
+        let per_country = match per_country.is_empty() {
+            true => String::new(),
+            false => format!(" ({})", per_country.join(", ")),
+        };
+        writeln!(
+            f,
+            "  budget{}: {} parts per {:?}{per_country}",
+            shadow(b.shadow),
+            b.max_parts,
+            b.window
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! From `RawConfig` to `Settings`: what serde's types cannot check alone
+//! (ranges, credentials that depend on endpoints, paths relative to the
+//! file) and what spans tables (`[defaults]` inherited by every endpoint).
+//! Every problem is collected with its key path; nothing stops at the first.
+
+mod endpoint;
+
+use super::raw::{RawConfig, RawGeoip};
+use super::settings::{GeoipSource, OnRedisError, Settings};
+use super::Problem;
+use endpoint::Protection;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// The problems found so far.
+#[derive(Default)]
+pub(super) struct Problems(pub(super) Vec<Problem>);
+
+impl Problems {
+    pub(super) fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Problem::new(key, message));
+    }
+
+    /// `value`, or a "not set" problem at `key`.
+    fn required<T>(&mut self, key: impl Into<String>, value: Option<T>) -> Option<T> {
+        if value.is_none() {
+            self.push(key, "not set");
+        }
+        value
+    }
+}
+
+pub(super) fn settings(
+    mut raw: RawConfig,
+    config_file: Option<PathBuf>,
+    p: &mut Problems,
+) -> Settings {
+    let mut warnings = Vec::new();
+    check_tables(&mut raw, p, &mut warnings);
+    let geoip = geoip(&raw.geoip, config_file.as_deref(), p);
+
+    let on_redis_error = raw.redis.as_ref().and_then(|r| r.on_error);
+    let builtin = Protection::builtin(on_redis_error.unwrap_or(OnRedisError::Deny));
+    // What is set per endpoint only.
+    let keys = raw.defaults.message_keys();
+    endpoint::refuse_keys("defaults", &keys, "set it on each [[endpoint]]", p);
+    let defaults = Protection::over("defaults", &raw.defaults, &builtin, p);
+    let validation = endpoint::validation(&raw.validation, &defaults, p);
+
+    let mut seen = BTreeSet::from([validation.path.clone()]);
+    let mut endpoints = Vec::new();
+    for (i, e) in raw.endpoint.iter().enumerate() {
+        let key = format!("endpoint[{i}]");
+        if let Some(path) = e
+            .path
+            .as_ref()
+            .filter(|path| !seen.insert(path.to_string()))
+        {
+            p.push(
+                format!("{key}.path"),
+                format!("{path:?} is used by another endpoint"),
+            );
+        }
+        endpoints.extend(endpoint::message(&key, e, &defaults, p, &mut warnings));
+    }
+    if !endpoints.is_empty() && !raw.nexmo.dry_run {
+        let missing = [
+            ("api_key", "NEXMO_API_KEY", raw.nexmo.api_key.is_empty()),
+            (
+                "api_secret",
+                "NEXMO_API_SECRET",
+                raw.nexmo.api_secret.is_empty(),
+            ),
+        ];
+        for (key, var, _) in missing.iter().filter(|m| m.2) {
+            p.push(
+                format!("nexmo.{key}"),
+                format!("not set: set nexmo.{key} (or {var}), or turn on nexmo.dry_run (DEVELOPMENT_MODE) to log instead of sending"),
+            );
+        }
+    }
+    Settings {
+        server: raw.server,
+        nexmo: raw.nexmo,
+        redis: raw.redis,
+        geoip,
+        validation,
+        endpoints,
+        limits: raw.limits,
+        config_file,
+        warnings,
+    }
+}
+
+/// Ranges and normal forms of `[server]`, `[nexmo]`, `[redis]`, `[limits]`.
+fn check_tables(raw: &mut RawConfig, p: &mut Problems, warnings: &mut Vec<String>) {
+    raw.server.max_body_bytes = raw.server.max_body_bytes.max(1024);
+    let nexmo = &mut raw.nexmo;
+    nexmo.api_key = nexmo.api_key.trim().to_string();
+    for value in [&mut nexmo.long_virtual_number, &mut nexmo.dlr_url] {
+        *value = value
+            .take()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty());
+    }
+    let loopback = match nexmo.url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(a)) => a.is_loopback(),
+        Some(url::Host::Ipv6(a)) => a.is_loopback(),
+        None => false,
+    };
+    if nexmo.url.scheme() == "http" && !loopback {
+        warnings.push(format!(
+            "nexmo.url uses plain http towards {}: the API secret travels in clear",
+            nexmo.url.host_str().unwrap_or("?")
+        ));
+    }
+    if nexmo.dry_run {
+        warnings.push("nexmo.dry_run is on: messages are logged, not sent".into());
+    }
+    if let Some(r) = &raw.redis {
+        // The message must not echo the URL: it may carry a password.
+        match url::Url::parse(r.url.expose().trim()) {
+            Err(e) => p.push("redis.url", format!("not a URL: {e}")),
+            Ok(u) if !matches!(u.scheme(), "redis" | "rediss" | "redis+unix" | "unix") => p.push(
+                "redis.url",
+                format!(
+                    "scheme {:?} is not redis://, rediss:// or unix://",
+                    u.scheme()
+                ),
+            ),
+            Ok(_) => {}
+        }
+    }
+    if !(32..=128).contains(&raw.limits.ipv6_prefix) {
+        p.push("limits.ipv6_prefix", "must be between 32 and 128");
+    }
+}
+
+fn geoip(raw: &RawGeoip, config_file: Option<&Path>, p: &mut Problems) -> GeoipSource {
+    match raw.database.as_deref() {
+        None => GeoipSource::Bundled,
+        Some(s) if s.trim().is_empty() => GeoipSource::Disabled,
+        Some(s) => {
+            let base = config_file.and_then(Path::parent).unwrap_or(Path::new(""));
+            let path = base.join(s);
+            if let Err(e) = std::fs::File::open(&path) {
+                p.push(
+                    "geoip.database",
+                    format!("cannot read {}: {e}", path.display()),
+                );
+            }
+            GeoipSource::File(path)
+        }
+    }
+}

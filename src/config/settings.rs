@@ -1,0 +1,243 @@
+//! The validated settings the server runs on. The tables with no keys that
+//! span tables (`[server]`, `[nexmo]`, `[redis]`, `[limits]`) are read by
+//! serde straight into these types, their values checked by their types;
+//! endpoints are built by `build` from `raw`.
+
+pub(crate) use super::values::Per;
+use super::values::{self, HttpUrl, Net};
+use crate::phone::{Country, NumberKind};
+use crate::secret::Secret;
+use crate::template::Template;
+use regex::Regex;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub(crate) server: ServerSettings,
+    pub(crate) nexmo: NexmoSettings,
+    pub(crate) redis: Option<RedisSettings>,
+    pub(crate) geoip: GeoipSource,
+    pub(crate) validation: EndpointSpec,
+    pub(crate) endpoints: Vec<EndpointSpec>,
+    pub(crate) limits: LimitsSettings,
+    /// The file this was read from, if any.
+    pub(crate) config_file: Option<PathBuf>,
+    /// Not errors, but worth an operator's look (`--check` prints them).
+    pub(crate) warnings: Vec<String>,
+}
+
+impl Settings {
+    /// Every path served, validation first.
+    pub(crate) fn all_endpoints(&self) -> impl Iterator<Item = &EndpointSpec> {
+        std::iter::once(&self.validation).chain(self.endpoints.iter())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct ServerSettings {
+    pub(crate) listen: SocketAddr,
+    pub(crate) trusted_proxies: Vec<Net>,
+    /// HTTP worker threads; 0 = one per core.
+    pub(crate) workers: usize,
+    /// Largest request body accepted, in bytes (at least 1024).
+    pub(crate) max_body_bytes: usize,
+}
+
+impl ServerSettings {
+    pub(crate) fn is_trusted_proxy(&self, ip: &std::net::IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|n| n.0.contains(ip))
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8888)),
+            trusted_proxies: Vec::new(),
+            workers: 0,
+            max_body_bytes: 16 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct NexmoSettings {
+    pub(crate) api_key: String,
+    pub(crate) api_secret: Secret,
+    pub(crate) url: HttpUrl,
+    /// Sender for +1 receivers; empty means none.
+    pub(crate) long_virtual_number: Option<String>,
+    pub(crate) dry_run: bool,
+    #[serde(deserialize_with = "values::timeout")]
+    pub(crate) timeout: Duration,
+    /// Per-message delivery-receipt URL sent as `callback` (legacy `NEXMO_DLR_URL`).
+    pub(crate) dlr_url: Option<String>,
+}
+
+impl Default for NexmoSettings {
+    fn default() -> Self {
+        NexmoSettings {
+            api_key: String::new(),
+            api_secret: Secret::default(),
+            url: HttpUrl(DEFAULT_NEXMO_URL.clone()),
+            long_virtual_number: None,
+            dry_run: false,
+            timeout: Duration::from_secs(10),
+            dlr_url: None,
+        }
+    }
+}
+
+static DEFAULT_NEXMO_URL: std::sync::LazyLock<url::Url> = std::sync::LazyLock::new(|| {
+    url::Url::parse("https://rest.nexmo.com/sms/json").unwrap_or_else(|_| unreachable!())
+});
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RedisSettings {
+    /// May carry a password (`redis://:pw@host/0`), hence a `Secret`.
+    pub(crate) url: Secret,
+    #[serde(deserialize_with = "values::timeout")]
+    pub(crate) timeout: Duration,
+    pub(crate) pool_size: NonZeroUsize,
+    /// What message endpoints do when Redis cannot decide (unless they say).
+    pub(crate) on_error: Option<OnRedisError>,
+    /// How many proxies share this Redis (divides `max` in `local` mode).
+    pub(crate) expected_instances: NonZeroU32,
+}
+
+impl RedisSettings {
+    /// Whether a limiter built for `self` can serve `other` (so counters
+    /// survive a reload that changes only how failures are answered).
+    pub(crate) fn same_store(&self, other: &RedisSettings) -> bool {
+        self.url == other.url && self.timeout == other.timeout && self.pool_size == other.pool_size
+    }
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        RedisSettings {
+            url: Secret::new("redis://127.0.0.1:6379/0"),
+            timeout: Duration::from_millis(250),
+            pool_size: NonZeroUsize::MIN.saturating_add(7),
+            on_error: None,
+            expected_instances: NonZeroU32::MIN,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct LimitsSettings {
+    /// HMAC key for numbers in limiter keys; empty: derived at start-up
+    /// (see `state::Runtime::build`).
+    pub(crate) key_secret: Secret,
+    /// IPv6 clients are counted per this prefix length.
+    pub(crate) ipv6_prefix: u8,
+}
+
+impl Default for LimitsSettings {
+    fn default() -> Self {
+        LimitsSettings {
+            key_secret: Secret::default(),
+            ipv6_prefix: 64,
+        }
+    }
+}
+
+/// What an endpoint does when the Redis limiter cannot decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum OnRedisError {
+    /// 503 `service_unavailable`.
+    Deny,
+    /// Admit without counting.
+    Allow,
+    /// Count in-process, each `max` divided by `redis.expected_instances`.
+    Local,
+}
+
+/// Which receivers a message endpoint may send to.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DestinationPolicy {
+    /// Empty: every country.
+    pub(crate) allowed: Vec<Country>,
+    pub(crate) denied: Vec<Country>,
+    /// E.164 prefixes such as `+4915`.
+    pub(crate) denied_prefixes: Vec<String>,
+    pub(crate) number_types: Vec<NumberKind>,
+    /// E.164 numbers that bypass limits (never the country rules).
+    pub(crate) trusted: Vec<String>,
+    /// Log and count refusals, do not refuse.
+    pub(crate) shadow: bool,
+}
+
+/// SMS parts an endpoint may send per window, in all and per country.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Budget {
+    pub(crate) max_parts: u64,
+    pub(crate) window: Duration,
+    pub(crate) per_country: BTreeMap<Country, u64>,
+    pub(crate) shadow: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum GeoipSource {
+    Bundled,
+    File(PathBuf),
+    Disabled,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct CountryPolicy {
+    pub(crate) guess: bool,
+    pub(crate) default: Country,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LimitRule {
+    pub(crate) per: Per,
+    /// For `Per::Prefix`: the trailing digits dropped from the number.
+    pub(crate) digits: u32,
+    pub(crate) max: u64,
+    pub(crate) window: Duration,
+    /// Counted across all endpoints (`scope = "global"`) instead of per path.
+    pub(crate) global: bool,
+    /// Evaluated and logged, never refuses.
+    pub(crate) shadow: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct EndpointSpec {
+    pub(crate) path: String,
+    pub(crate) country: CountryPolicy,
+    pub(crate) limits: Vec<LimitRule>,
+    pub(crate) on_redis_error: OnRedisError,
+    /// Message endpoints only.
+    pub(crate) destinations: Option<DestinationPolicy>,
+    pub(crate) budget: Option<Budget>,
+    pub(crate) kind: EndpointKind,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum EndpointKind {
+    Validate,
+    Message(MessageSpec),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct MessageSpec {
+    pub(crate) sender: String,
+    /// Language variants (`de`, `en`, ...) and the fallback.
+    pub(crate) variants: BTreeMap<String, Template>,
+    pub(crate) default: Template,
+    pub(crate) vars: BTreeMap<String, String>,
+    pub(crate) params: Vec<(String, Regex)>,
+}

@@ -1,0 +1,216 @@
+//! Values of `proxy.toml` that serde checks while reading: counts, windows
+//! and timeouts with their bounds, address ranges, HTTP URLs, E.164
+//! prefixes, and the closed sets of words (`per`, `scope`, `mode`,
+//! `on_redis_error`). A bad value is reported with its key path by
+//! `config::load`, in the words below.
+
+use ipnet::IpNet;
+use serde::de::{Deserializer, Error, Visitor};
+use serde::Deserialize;
+use std::fmt;
+use std::net::IpAddr;
+use std::num::NonZeroU64;
+use std::time::Duration;
+
+/// The longest limit or budget window.
+pub(crate) const MAX_WINDOW: Duration = Duration::from_secs(366 * 86_400);
+/// The longest timeout towards Nexmo or Redis.
+pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A count of at least 1 (`max`, `max_parts`, a country budget).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Count(pub(crate) NonZeroU64);
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = i64::deserialize(d)?;
+        u64::try_from(n)
+            .ok()
+            .and_then(NonZeroU64::new)
+            .map(Count)
+            .ok_or_else(|| {
+                D::Error::custom(format!(
+                    "{n} is not a positive count (to turn a limit off, remove it)"
+                ))
+            })
+    }
+}
+
+/// `"1h"`, `"30m"`, `"10s"`, `"500ms"`, `"1d"`, `"1h 30m"` (humantime), or
+/// whole seconds as a number or a string of digits. Positive and at most `max`.
+fn duration<'de, D: Deserializer<'de>>(
+    d: D,
+    max: Duration,
+    max_text: &'static str,
+) -> Result<Duration, D::Error> {
+    struct V(Duration, &'static str);
+    impl Visitor<'_> for V {
+        type Value = Duration;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a duration such as \"10s\", \"15m\", \"1h\" or \"1d\"")
+        }
+        fn visit_i64<E: Error>(self, n: i64) -> Result<Duration, E> {
+            let secs = u64::try_from(n).map_err(|_| E::custom(format!("{n} is negative")))?;
+            self.bounded(&n.to_string(), Duration::from_secs(secs))
+        }
+        fn visit_u64<E: Error>(self, n: u64) -> Result<Duration, E> {
+            self.bounded(&n.to_string(), Duration::from_secs(n))
+        }
+        fn visit_str<E: Error>(self, s: &str) -> Result<Duration, E> {
+            let t = s.trim();
+            let parsed = match t.parse::<u64>() {
+                Ok(secs) => Ok(Duration::from_secs(secs)),
+                Err(_) => humantime::parse_duration(t),
+            };
+            match parsed {
+                Ok(d) => self.bounded(&format!("{s:?}"), d),
+                Err(_) => Err(E::custom(format!(
+                    "{s:?} is not a duration such as \"10s\", \"15m\", \"1h\" or \"1d\""
+                ))),
+            }
+        }
+    }
+    impl V {
+        fn bounded<E: Error>(&self, shown: &str, d: Duration) -> Result<Duration, E> {
+            if d.is_zero() {
+                Err(E::custom(format!("{shown} is zero; it must be positive")))
+            } else if d > self.0 {
+                Err(E::custom(format!(
+                    "{shown} is longer than the maximum, {}",
+                    self.1
+                )))
+            } else {
+                Ok(d)
+            }
+        }
+    }
+    d.deserialize_any(V(max, max_text))
+}
+
+/// A limit or budget window: a duration of at most 366 days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Window(pub(crate) Duration);
+
+impl<'de> Deserialize<'de> for Window {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        duration(d, MAX_WINDOW, "366 days").map(Window)
+    }
+}
+
+/// For `deserialize_with`: a timeout of at most five minutes.
+pub(crate) fn timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    duration(d, MAX_TIMEOUT, "5 minutes")
+}
+
+/// Parses with `FromStr` and refuses with `what` ("\"x\" is not {what}").
+fn from_str_as<'de, D, T>(
+    d: D,
+    what: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let s = String::deserialize(d)?;
+    parse(s.trim()).ok_or_else(|| D::Error::custom(format!("{s:?} is not {what}")))
+}
+
+/// An address or CIDR range (`trusted_proxies`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Net(pub(crate) IpNet);
+
+impl<'de> Deserialize<'de> for Net {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        from_str_as(d, "an IP address or CIDR range", |s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                .ok()
+                .map(Net)
+        })
+    }
+}
+
+/// An `http://` or `https://` URL with a host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HttpUrl(pub(crate) url::Url);
+
+impl std::ops::Deref for HttpUrl {
+    type Target = url::Url;
+    fn deref(&self) -> &url::Url {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for HttpUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        from_str_as(d, "an http:// or https:// URL", |s| {
+            url::Url::parse(s)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+                .map(HttpUrl)
+        })
+    }
+}
+
+/// A `+` and digits: the start of E.164 numbers (`denied_prefixes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct E164Prefix(pub(crate) String);
+
+impl<'de> Deserialize<'de> for E164Prefix {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        from_str_as(d, "an E.164 prefix such as \"+4915\"", |s| {
+            let digits = s.strip_prefix('+')?;
+            (!digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()))
+                .then(|| E164Prefix(s.to_string()))
+        })
+    }
+}
+
+/// `mode` of a rule, budget or destination policy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Mode {
+    #[default]
+    Enforce,
+    /// Log and count refusals, do not refuse.
+    Shadow,
+}
+
+/// `scope` of a rule.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Scope {
+    /// Counted per endpoint path.
+    #[default]
+    Endpoint,
+    /// Counted across all endpoints.
+    Global,
+}
+
+/// What a limit rule counts by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Per {
+    Ip,
+    Number,
+    Endpoint,
+    /// The E.164 number without its last `digits` digits.
+    Prefix,
+    /// The destination country.
+    Country,
+    /// Distinct destination countries one IP may target.
+    IpCountries,
+}
+
+impl Per {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Per::Ip => "ip",
+            Per::Number => "number",
+            Per::Endpoint => "endpoint",
+            Per::Prefix => "prefix",
+            Per::Country => "country",
+            Per::IpCountries => "ip_countries",
+        }
+    }
+}

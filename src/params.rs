@@ -1,0 +1,119 @@
+//! Request parameters from the query string and, for `POST`, a form or JSON
+//! body read up to a size cap; the body wins over the query, and a repeated
+//! name takes its last value, as in the old proxy. The proxy's endpoints and
+//! `fake-nexmo` (which takes Nexmo's transports) read parameters here, so
+//! the two never disagree on what a request said.
+
+use crate::response::ErrorCode;
+use actix_web::http::header;
+use actix_web::{web, HttpRequest};
+use futures_util::StreamExt;
+use std::collections::HashMap;
+
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Params(HashMap<String, String>);
+
+/// One value of a query string, without reading the rest of the request.
+pub(crate) fn query_value(query: &str, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .last()
+}
+
+fn pairs(bytes: &[u8]) -> impl Iterator<Item = (String, String)> + '_ {
+    url::form_urlencoded::parse(bytes).map(|(k, v)| (k.into_owned(), v.into_owned()))
+}
+
+impl Params {
+    /// Reads the query and the body (at most `limit` bytes).
+    pub(crate) async fn read(
+        req: &HttpRequest,
+        mut payload: web::Payload,
+        limit: usize,
+    ) -> Result<Params, ErrorCode> {
+        let mut map: HashMap<String, String> = pairs(req.query_string().as_bytes()).collect();
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|_| ErrorCode::BadRequest)?;
+            if body.len() + chunk.len() > limit {
+                return Err(ErrorCode::PayloadTooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        if body.is_empty() {
+            return Ok(Params(map));
+        }
+        let ctype = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match ctype.as_str() {
+            "application/x-www-form-urlencoded" => map.extend(pairs(&body)),
+            "application/json" | "text/json" => map.extend(json_pairs(&body)?),
+            _ => return Err(ErrorCode::UnsupportedMediaType),
+        }
+        Ok(Params(map))
+    }
+
+    /// The value as sent (untrimmed), if it has any non-space content.
+    pub(crate) fn raw(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
+    }
+
+    /// The trimmed value, if non-empty.
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.raw(name).map(str::trim)
+    }
+
+    /// Every parameter, as sent.
+    pub(crate) fn into_inner(self) -> HashMap<String, String> {
+        self.0
+    }
+}
+
+/// A flat JSON object: strings, numbers and booleans become strings, `null`
+/// is absent, anything nested is refused.
+fn json_pairs(body: &[u8]) -> Result<Vec<(String, String)>, ErrorCode> {
+    use serde_json::Value;
+    let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(body) else {
+        return Err(ErrorCode::InvalidJson);
+    };
+    let mut out = Vec::with_capacity(obj.len());
+    for (k, v) in obj {
+        let s = match v {
+            Value::String(s) => s,
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            Value::Null => continue,
+            Value::Array(_) | Value::Object(_) => return Err(ErrorCode::InvalidJson),
+        };
+        out.push((k, s));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_bodies_are_flat_objects() {
+        let got = json_pairs(br#"{"a":"x","n":5,"b":true,"z":null}"#).unwrap();
+        let mut got: Vec<String> = got.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+        got.sort();
+        assert_eq!(got, ["a=x", "b=true", "n=5"]);
+        for bad in [&br#"{"a":[1]}"#[..], br#"{"a":{}}"#, b"[]", b"\"x\"", b"{"] {
+            assert_eq!(json_pairs(bad), Err(ErrorCode::InvalidJson));
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Shared state: what a reload may change (settings, endpoint table,
+//! geo-IP database, limiter store) sits in one `Runtime` behind an atomic
+//! swap; a handler loads one snapshot at its start and uses only that, so a
+//! request never sees half of two configurations. Start-up and reload build
+//! runtimes here; handlers only read them.
+
+use crate::config::{EndpointSpec, GeoipSource, Settings, Sources};
+use crate::geo::{GeoError, GeoIp};
+use crate::limiter::{Limiter, LimiterError, RedisLimiter};
+use arc_swap::ArcSwap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Geo(#[from] GeoError),
+    #[error("limiter: {0}")]
+    Limiter(#[from] LimiterError),
+}
+
+/// One generation of everything a reload can replace.
+pub(crate) struct Runtime {
+    pub(crate) generation: u64,
+    /// HMAC key for numbers and prefixes in limiter keys.
+    pub(crate) number_key: Arc<[u8]>,
+    pub(crate) settings: Arc<Settings>,
+    pub(crate) routes: HashMap<String, Arc<EndpointSpec>>,
+    pub(crate) geo: Arc<GeoIp>,
+    pub(crate) limiter: Limiter,
+}
+
+impl Runtime {
+    /// Builds generation `generation` from `settings`, reusing from
+    /// `previous` whatever did not change (so limit counters and the loaded
+    /// geo-IP database survive a reload).
+    pub(crate) fn build(
+        settings: Settings,
+        generation: u64,
+        previous: Option<&Runtime>,
+    ) -> Result<Runtime, BuildError> {
+        // A configured file is read again on every reload, so replacing the
+        // database at the same path (a monthly update) takes effect with a
+        // SIGHUP; the bundled one never changes.
+        let geo = match previous {
+            Some(p)
+                if p.settings.geoip == settings.geoip
+                    && !matches!(settings.geoip, GeoipSource::File(_)) =>
+            {
+                p.geo.clone()
+            }
+            _ => Arc::new(GeoIp::open(&settings.geoip)?),
+        };
+        let limiter = match previous {
+            Some(p) if same_store(&p.settings, &settings) => p.limiter.clone(),
+            _ => match &settings.redis {
+                None => Limiter::in_process(),
+                Some(r) => Limiter::Redis(RedisLimiter::new(
+                    r.url.expose(),
+                    r.pool_size.get(),
+                    r.timeout,
+                )?),
+            },
+        };
+        let number_key = number_key(&settings, previous);
+        let routes = settings
+            .all_endpoints()
+            .map(|e| (e.path.clone(), Arc::new(e.clone())))
+            .collect();
+        Ok(Runtime {
+            generation,
+            number_key,
+            settings: Arc::new(settings),
+            routes,
+            geo,
+            limiter,
+        })
+    }
+}
+
+/// Whether a limiter built for `a` counts in the same place as one for `b`.
+fn same_store(a: &Settings, b: &Settings) -> bool {
+    match (&a.redis, &b.redis) {
+        (Some(a), Some(b)) => a.same_store(b),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+/// The key that hashes numbers in limiter keys: `limits.key_secret`; else,
+/// with Redis, one derived from the Nexmo secret (the same for every
+/// instance of one account); else random, kept across reloads so in-process
+/// counters survive them.
+fn number_key(settings: &Settings, previous: Option<&Runtime>) -> Arc<[u8]> {
+    use hmac::Mac;
+    let configured = &settings.limits.key_secret;
+    if !configured.is_empty() {
+        return Arc::from(configured.expose().as_bytes());
+    }
+    if settings.redis.is_some() && !settings.nexmo.api_secret.is_empty() {
+        if let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(
+            settings.nexmo.api_secret.expose().as_bytes(),
+        ) {
+            mac.update(b"nexmo-proxy limiter keys");
+            return Arc::from(mac.finalize().into_bytes().as_slice());
+        }
+    }
+    match previous {
+        Some(p) if p.settings.limits.key_secret.is_empty() && same_store(&p.settings, settings) => {
+            p.number_key.clone()
+        }
+        _ => {
+            let key: [u8; 32] = rand::random();
+            Arc::from(key.as_slice())
+        }
+    }
+}
+
+pub(crate) struct AppState {
+    runtime: ArcSwap<Runtime>,
+    /// Where the configuration came from; every reload reads the same.
+    pub(crate) sources: Sources,
+    /// "Would refuse" counts of shadow rules, by endpoint and rule.
+    pub(crate) shadow_refusals: Mutex<BTreeMap<String, u64>>,
+    /// When each exhausted budget was last reported, so it is logged once per window.
+    pub(crate) budget_alarms: Mutex<HashMap<String, Instant>>,
+}
+
+impl AppState {
+    pub(crate) fn new(runtime: Runtime, sources: Sources) -> AppState {
+        AppState {
+            runtime: ArcSwap::from_pointee(runtime),
+            sources,
+            shadow_refusals: Mutex::new(BTreeMap::new()),
+            budget_alarms: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> Arc<Runtime> {
+        self.runtime.load_full()
+    }
+
+    pub(crate) fn swap(&self, runtime: Runtime) {
+        self.runtime.store(Arc::new(runtime));
+    }
+}

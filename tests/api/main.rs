@@ -1,0 +1,17 @@
+//! The integration tests, one binary: each module drives the real
+//! `nexmo-proxy` and `fake-nexmo` binaries (and a private `redis-server`)
+//! through `common`, the one helper that starts them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod check;
+mod common;
+mod config;
+mod fake_nexmo;
+mod limits;
+mod message;
+mod protection;
+mod reload;
+mod robustness;
+mod structure;
+mod validate_number;
