@@ -1,10 +1,12 @@
 //! Who is asking: the client address, which is the socket peer unless the
 //! peer is a configured trusted proxy. Headers from anyone else are
 //! ignored, so a client cannot pick a fresh rate-limit budget by sending
-//! `X-Forwarded-For` or `X-Real-IP`.
+//! `X-Forwarded-For` or `X-Real-IP`. An IPv6 address that carries an IPv4
+//! one (NAT64, 6to4, Teredo, IPv4-compatible) names that IPv4 client, so
+//! everyone behind one translator is not counted as one /64.
 
 use actix_web::http::header::HeaderMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 fn parse_addr(s: &str) -> Option<IpAddr> {
     let s = s.trim().trim_matches('"');
@@ -19,13 +21,46 @@ fn parse_addr(s: &str) -> Option<IpAddr> {
         .map(|ip| ip.to_canonical())
 }
 
+/// The IPv4 address an IPv6 one carries, by the transition mechanisms that
+/// put a whole IPv4 client population behind few IPv6 prefixes.
+fn embedded_ipv4(a: Ipv6Addr) -> Option<Ipv4Addr> {
+    let bits = u128::from(a);
+    let low32 = Ipv4Addr::from(bits as u32);
+    let seg = a.segments();
+    match seg {
+        // NAT64 well-known prefix 64:ff9b::/96 (RFC 6052), and the local-use
+        // 64:ff9b:1::/48 (RFC 8215) as deployed, with a /96 inside it.
+        [0x64, 0xff9b, 0, 0, 0, 0, _, _] | [0x64, 0xff9b, 1, _, _, _, _, _] => Some(low32),
+        // 6to4, 2002:V4ADDR::/48 (RFC 3056).
+        [0x2002, hi, lo, ..] => Some(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo))),
+        // Teredo, 2001:0::/32: the client's address, inverted (RFC 4380).
+        [0x2001, 0, ..] => Some(Ipv4Addr::from(!(bits as u32))),
+        // IPv4-compatible ::a.b.c.d (deprecated); not :: or ::1.
+        [0, 0, 0, 0, 0, 0, _, _] if bits > 1 => Some(low32),
+        _ => None,
+    }
+}
+
+/// The client address for a request from `peer`, with an embedded IPv4
+/// client taken out of its IPv6 wrapping.
+pub(crate) fn client_ip(
+    peer: IpAddr,
+    headers: &HeaderMap,
+    is_trusted: impl Fn(&IpAddr) -> bool,
+) -> IpAddr {
+    match forwarded_client(peer, headers, is_trusted) {
+        IpAddr::V6(a) => embedded_ipv4(a).map_or(IpAddr::V6(a), IpAddr::V4),
+        v4 => v4,
+    }
+}
+
 /// The client address for a request from `peer`.
 ///
 /// From a trusted peer, `X-Forwarded-For` is walked right to left and the
 /// first address that is not itself a trusted proxy is the client; an
 /// unparseable entry stops the walk at the last trusted hop, since nothing
 /// left of it can be believed. Without `X-Forwarded-For`, `X-Real-IP` is used.
-pub(crate) fn client_ip(
+fn forwarded_client(
     peer: IpAddr,
     headers: &HeaderMap,
     is_trusted: impl Fn(&IpAddr) -> bool,
@@ -126,6 +161,24 @@ mod tests {
                 ip(want),
                 "{h:?}"
             );
+        }
+    }
+
+    #[test]
+    fn ipv6_wrappings_of_an_ipv4_client_name_that_client() {
+        for (v6, v4) in [
+            ("64:ff9b::cb00:7107", Some("203.0.113.7")),
+            ("64:ff9b:1::cb00:7107", Some("203.0.113.7")),
+            ("2002:cb00:7107::1", Some("203.0.113.7")),
+            ("2001:0:4136:e378:8000:63bf:34ff:8ef8", Some("203.0.113.7")),
+            ("::cb00:7107", Some("203.0.113.7")),
+            ("::ffff:203.0.113.7", Some("203.0.113.7")),
+            ("::1", None),
+            ("2001:db8::1", None),
+            ("2a00:1450::cb00:7107", None),
+        ] {
+            let want = v4.map_or_else(|| ip(v6), ip);
+            assert_eq!(client_ip(ip(v6), &headers(&[]), |_| false), want, "{v6}");
         }
     }
 }

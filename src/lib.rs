@@ -25,7 +25,8 @@
 //! - services: `nexmo`, `geo`, `policy`, `limiter`, `client`;
 //! - configuration: `config` (`load()` for start-up, `--check` and reload);
 //! - leaves, which use only leaves: `cli`, `params` (→ `response`),
-//!   `response`, `phone`, `template` (→ `gsm`), `gsm`, `secret`, `tolerant`.
+//!   `response`, `phone`, `template` (→ `gsm`), `gsm`, `secret`, `throttle`,
+//!   `tolerant`.
 
 pub mod check;
 pub mod cli;
@@ -46,4 +47,5 @@ mod secret;
 pub mod server;
 mod state;
 mod template;
+mod throttle;
 mod tolerant;

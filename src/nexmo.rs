@@ -36,6 +36,10 @@ pub(crate) struct NexmoError {
     detail: String,
     /// Parts Nexmo accepted (and bills) although the message as a whole failed.
     pub(crate) accepted_parts: usize,
+    /// Known not to be billed beyond `accepted_parts`: Nexmo answered with
+    /// statuses, or the request never left. Otherwise (a timeout, an HTTP
+    /// error, an unreadable reply) Nexmo may have sent it.
+    pub(crate) refused: bool,
 }
 
 impl NexmoError {
@@ -45,6 +49,7 @@ impl NexmoError {
             error_text: None,
             detail: detail.into(),
             accepted_parts: 0,
+            refused: false,
         }
     }
 }
@@ -133,7 +138,15 @@ impl NexmoClient {
             .timeout(settings.timeout)
             .send_form(&form)
             .await
-            .map_err(|e| Attempt::Failed(NexmoError::transport(format!("request failed: {e}"))))?;
+            .map_err(|e| {
+                use awc::error::SendRequestError as E;
+                let never_sent = matches!(e, E::Connect(_) | E::Url(_));
+                let error = NexmoError::transport(format!("request failed: {e}"));
+                Attempt::Failed(NexmoError {
+                    refused: never_sent,
+                    ..error
+                })
+            })?;
         let status = resp.status();
         let body = resp.body().limit(256 * 1024).await.map_err(|e| {
             Attempt::Failed(NexmoError::transport(format!(
@@ -205,6 +218,7 @@ fn read_reply(body: &[u8]) -> Result<Sent, Attempt> {
                     status: Some(status),
                     error_text: text,
                     accepted_parts: 0,
+                    refused: true,
                 });
             }
         }

@@ -45,10 +45,17 @@ fn reload_now(state: &AppState, trigger: Trigger) {
             // running snapshot must say what is really in effect.
             settings.server.listen = current.settings.server.listen;
             settings.server.workers = current.settings.server.workers;
-            let changes = describe_changes(&current.settings, &settings);
-            if changes.is_empty() && restart.is_empty() {
+            let mut changes = describe_changes(&current.settings, &settings);
+            let geo_file = current.geo.file_changed();
+            if geo_file {
+                changes.push("geoip database file".into());
+            }
+            if *current.settings == settings && !geo_file && restart.is_empty() {
                 Ok(None)
             } else {
+                if changes.is_empty() && *current.settings != settings {
+                    changes.push("settings changed (see --check)".into());
+                }
                 match Runtime::build(settings, current.generation + 1, Some(&current)) {
                     Ok(rt) => Ok(Some((rt, changes, restart))),
                     Err(e) => Err(vec![e.to_string()]),
@@ -158,6 +165,9 @@ fn describe_changes(old: &Settings, new: &Settings) -> Vec<String> {
     }
     if old.server.max_body_bytes != new.server.max_body_bytes {
         settings.push("server.max_body_bytes");
+    }
+    if old.limits != new.limits {
+        settings.push("limits");
     }
     if !settings.is_empty() {
         out.push(format!("settings changed: {}", settings.join(", ")));

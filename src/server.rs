@@ -66,6 +66,14 @@ pub fn run(settings: Settings, sources: Sources) -> Result<(), RunError> {
         }
         let state = Arc::new(AppState::new(runtime, sources));
         crate::reload::spawn(state.clone());
+        let flushing = state.clone();
+        actix_web::rt::spawn(async move {
+            let mut tick = actix_web::rt::time::interval(crate::throttle::INTERVAL);
+            loop {
+                tick.tick().await;
+                flushing.log_throttle.flush();
+            }
+        });
         let server = serve(listener, state.clone(), s.server.workers)?;
         // Tests and scripts wait for this line to learn the port.
         log::info!("listening on http://{addr}");

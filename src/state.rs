@@ -7,6 +7,7 @@
 use crate::config::{EndpointSpec, GeoipSource, Settings, Sources};
 use crate::geo::{GeoError, GeoIp};
 use crate::limiter::{Limiter, LimiterError, RedisLimiter};
+use crate::throttle::LogThrottle;
 use arc_swap::ArcSwap;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -125,6 +126,8 @@ pub(crate) struct AppState {
     pub(crate) shadow_refusals: Mutex<BTreeMap<String, u64>>,
     /// When each exhausted budget was last reported, so it is logged once per window.
     pub(crate) budget_alarms: Mutex<HashMap<String, Instant>>,
+    /// Refusal lines, summarised so a flood is not a log flood.
+    pub(crate) log_throttle: LogThrottle,
 }
 
 impl AppState {
@@ -134,6 +137,7 @@ impl AppState {
             sources,
             shadow_refusals: Mutex::new(BTreeMap::new()),
             budget_alarms: Mutex::new(HashMap::new()),
+            log_throttle: LogThrottle::default(),
         }
     }
 

@@ -41,18 +41,30 @@ impl Dropped {
 
 /// `T` read from `value` with every bad value dropped, and what was dropped
 /// (at most `max`; past that, or when a value cannot be dropped, `T`'s
-/// default comes back with the problems found so far).
+/// default comes back with the problems found so far). Before a value is
+/// dropped, `retype` may offer another reading of it (once per path).
 pub(crate) fn read<T: DeserializeOwned + Default>(
     mut value: Value,
     max: usize,
+    retype: impl Fn(&[String], &Kind) -> Option<Value>,
 ) -> (T, Vec<BadValue>, Dropped) {
     let mut bad = Vec::new();
     let mut dropped = Vec::new();
+    let mut retyped = Vec::new();
     while bad.len() < max {
         let e = match T::deserialize(&value) {
             Ok(t) => return (t, bad, Dropped(dropped)),
             Err(e) => e,
         };
+        if !retyped.contains(&e.path) {
+            if let Some(other) = retype(&e.path, &e.kind) {
+                if let Some(at) = value_at(&mut value, &e.path) {
+                    *at = other;
+                    retyped.push(e.path);
+                    continue;
+                }
+            }
+        }
         match drop_value(&mut value, &e.path, &mut dropped) {
             Some(path) => bad.push(BadValue { path, kind: e.kind }),
             None => {
@@ -65,6 +77,18 @@ pub(crate) fn read<T: DeserializeOwned + Default>(
         }
     }
     (T::default(), bad, Dropped(dropped))
+}
+
+fn value_at<'a>(value: &'a mut Value, path: &[String]) -> Option<&'a mut Value> {
+    let mut at = value;
+    for segment in path {
+        at = match at {
+            Value::Dict(_, d) => d.get_mut(segment)?,
+            Value::Array(_, a) => a.get_mut(segment.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(at)
 }
 
 /// Removes the value at `path` (in the current tree) and returns its path
@@ -191,7 +215,7 @@ mod tests {
         ))
         .extract()
         .unwrap();
-        let (t, bad, dropped) = read::<T>(value, 100);
+        let (t, bad, dropped) = read::<T>(value, 100, |_, _| None);
         // Keys of what was read, as written: `b[2]` and `a[1]`, `a[3]` were dropped.
         assert_eq!(dropped.written_key("b[2].n"), "b[3].n");
         assert_eq!(dropped.written_key("a[2]"), "a[4]");
@@ -214,7 +238,7 @@ mod tests {
         let value: Value = figment::Figment::from(Toml::string("a = [-1, -2, -3]"))
             .extract()
             .unwrap();
-        let (t, bad, _) = read::<T>(value, 2);
+        let (t, bad, _) = read::<T>(value, 2, |_, _| None);
         assert_eq!(bad.len(), 2);
         assert!(t.a.is_empty());
     }

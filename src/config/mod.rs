@@ -27,6 +27,7 @@ pub(crate) use settings::{
 
 use crate::cli::{Cli, LegacyFlags};
 use crate::tolerant::{self, Dropped};
+use figment::error::{Actual, Kind};
 use figment::providers::{Format, Serialized, Toml};
 use figment::value::{Dict, Value};
 use figment::Figment;
@@ -138,15 +139,15 @@ fn merged(sources: &Sources) -> Result<Value, Problem> {
     let mut figment = Figment::new();
     let file = sources.config_file.as_ref();
     let shown = file.map_or("(environment)".into(), |p| p.display().to_string());
+    let mut text = String::new();
     if let Some(path) = file {
-        match std::fs::read_to_string(path) {
-            Ok(text) if text.trim().is_empty() => {
-                let why = "the file is empty (refusing to run on defaults alone)";
-                return Err(Problem::new(shown, why));
-            }
-            Ok(text) => figment = figment.merge(Toml::string(&text)),
-            Err(e) => return Err(Problem::new(shown, format!("cannot read: {e}"))),
+        text = std::fs::read_to_string(path)
+            .map_err(|e| Problem::new(&shown, format!("cannot read: {e}")))?;
+        if text.trim().is_empty() {
+            let why = "the file is empty (refusing to run on defaults alone)";
+            return Err(Problem::new(shown, why));
         }
+        figment = figment.merge(Toml::string(&text));
     }
     for (var, value) in &sources.env {
         let Some(rest) = var.strip_prefix(ENV_PREFIX).filter(|r| !r.is_empty()) else {
@@ -156,13 +157,44 @@ fn merged(sources: &Sources) -> Result<Value, Problem> {
         let parsed: Value = value.parse().unwrap_or_else(|_| value.as_str().into());
         figment = figment.merge(Serialized::default(&key, parsed));
     }
-    let syntax = |e: figment::Error| Problem::new(shown.clone(), e.kind.to_string());
+    // A syntax error quotes the line it stopped at, which may be a secret's.
+    let syntax = |e: figment::Error| Problem::new(&shown, hide_secrets(&e.kind.to_string(), &text));
     figment.extract::<Dict>().map(Value::from).map_err(syntax)
+}
+
+/// `message` with the value of every secret-looking line of `toml` (a key
+/// naming a secret or password, or a URL with credentials) replaced by
+/// `***`, even when the line is too broken to parse.
+fn hide_secrets(message: &str, toml: &str) -> String {
+    let mut out = message.to_string();
+    for (key, value) in toml.lines().filter_map(|l| l.split_once('=')) {
+        let key = key.trim().to_ascii_lowercase();
+        let value = value.trim().trim_start_matches(['"', '\'']);
+        let value = value.trim_end_matches(['"', '\'']).trim();
+        let secret = key.contains("secret") || key.contains("password");
+        // Shorter values would mangle the message, and are no secret.
+        if value.len() >= 4 && (secret || key.ends_with("url") && value.contains('@')) {
+            out = out.replace(value, "***");
+        }
+    }
+    out
 }
 
 /// Reads `RawConfig`; every bad value is a problem at its key path.
 fn read(value: Value, env: &BTreeMap<String, String>) -> (RawConfig, Vec<Problem>, Dropped) {
-    let (raw, bad, dropped) = tolerant::read(value, MAX_VALUE_PROBLEMS);
+    // A variable is text: where a string is expected, figment's guess that
+    // `12015550123` or `true` is a number or a boolean is undone.
+    let as_text = |path: &[String], kind: &Kind| match kind {
+        Kind::InvalidType(found, expected)
+            if expected.contains("string") && !matches!(found, Actual::Str(_)) =>
+        {
+            let name: Vec<String> = path.iter().map(|k| k.to_ascii_uppercase()).collect();
+            let text = env.get(&format!("{ENV_PREFIX}{}", name.join("__")))?;
+            Some(Value::from(text.as_str()))
+        }
+        _ => None,
+    };
+    let (raw, bad, dropped) = tolerant::read(value, MAX_VALUE_PROBLEMS, as_text);
     let problems = bad
         .into_iter()
         .map(|b| {

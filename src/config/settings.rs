@@ -16,7 +16,7 @@ use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;
 use std::time::Duration;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     pub(crate) server: ServerSettings,
     pub(crate) nexmo: NexmoSettings,
@@ -214,7 +214,7 @@ pub(crate) struct LimitRule {
     pub(crate) shadow: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct EndpointSpec {
     pub(crate) path: String,
     pub(crate) country: CountryPolicy,
@@ -226,7 +226,7 @@ pub(crate) struct EndpointSpec {
     pub(crate) kind: EndpointKind,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum EndpointKind {
     Validate,
     Message(MessageSpec),
@@ -240,4 +240,17 @@ pub(crate) struct MessageSpec {
     pub(crate) default: Template,
     pub(crate) vars: BTreeMap<String, String>,
     pub(crate) params: Vec<(String, Regex)>,
+}
+
+impl PartialEq for MessageSpec {
+    fn eq(&self, other: &Self) -> bool {
+        let patterns = |m: &MessageSpec| -> Vec<(String, String)> {
+            let p = m.params.iter();
+            p.map(|(n, r)| (n.clone(), r.as_str().to_string()))
+                .collect()
+        };
+        (&self.sender, &self.variants, &self.default, &self.vars)
+            == (&other.sender, &other.variants, &other.default, &other.vars)
+            && patterns(self) == patterns(other)
+    }
 }

@@ -94,12 +94,11 @@ impl Ctx<'_> {
                         self.budget_alarm(&c.key, c.window, label);
                         ErrorCode::BudgetExhausted
                     }
-                    _ => {
-                        log::info!(
-                            "limit reached on {} for {}",
-                            self.spec.path,
-                            self.ip_subject()
-                        );
+                    (label, _) => {
+                        let rule = label.map_or_else(|| "limit".into(), |l| self.describe(*l));
+                        let kind = format!("limit reached on {} ({rule})", self.spec.path);
+                        let line = format!("{kind} for {}", self.ip_subject());
+                        self.state.log_throttle.log(log::Level::Info, &kind, &line);
                         ErrorCode::LimitAcceded
                     }
                 };
@@ -108,14 +107,23 @@ impl Ctx<'_> {
         }
     }
 
-    /// Gives back a budget reservation (Nexmo did not take the message).
-    pub(super) async fn release(&self, admitted: Admitted) {
+    /// Gives back `parts` of a budget reservation (parts Nexmo did not take).
+    pub(super) async fn release(&self, admitted: Admitted, parts: u64) {
+        if parts == 0 {
+            return;
+        }
+        let mut budget = admitted.budget;
+        for c in &mut budget {
+            if let CheckKind::Count { cost } = &mut c.kind {
+                *cost = (*cost).min(parts);
+            }
+        }
         if admitted.local {
             if let Some(l) = self.rt.limiter.local_fallback() {
-                l.release(&self.local_share(&admitted.budget));
+                l.release(&self.local_share(&budget));
             }
         } else {
-            self.rt.limiter.release(&admitted.budget).await;
+            self.rt.limiter.release(&budget).await;
         }
     }
 
@@ -124,10 +132,9 @@ impl Ctx<'_> {
     /// only goes to the log.
     pub(super) fn shadow_refusal(&self, what: &str, detail: &str) {
         let key = format!("{} {what}", self.spec.path);
-        log::warn!(
-            "shadow: would refuse on {key}{detail} (client {})",
-            self.ip_subject()
-        );
+        let kind = format!("shadow: would refuse on {key}");
+        let line = format!("{kind}{detail} (client {})", self.ip_subject());
+        self.state.log_throttle.log(log::Level::Warn, &kind, &line);
         let mut m = self
             .state
             .shadow_refusals
@@ -217,7 +224,17 @@ impl Ctx<'_> {
         let mut labels = Vec::new();
         if !target.is_some_and(|t| t.trusted) {
             for (i, rule) in self.spec.limits.iter().enumerate() {
-                if let Some(check) = self.rule_check(rule, target) {
+                // Rules that would share a key (same per, window, scope)
+                // are told apart by their order, so each has its own
+                // counter; the first keeps the plain key.
+                let twin = self.spec.limits[..i]
+                    .iter()
+                    .filter(|r| {
+                        (r.per, r.digits, r.window, r.global)
+                            == (rule.per, rule.digits, rule.window, rule.global)
+                    })
+                    .count();
+                if let Some(check) = self.rule_check(rule, twin, target) {
                     checks.push(check);
                     labels.push(Label::Rule(i));
                 }
@@ -247,7 +264,7 @@ impl Ctx<'_> {
 
     /// The counter a rule bumps for this request; none when the rule is
     /// keyed by a receiver the request does not have.
-    fn rule_check(&self, rule: &LimitRule, target: Option<&Target>) -> Option<Check> {
+    fn rule_check(&self, rule: &LimitRule, twin: usize, target: Option<&Target>) -> Option<Check> {
         let one = CheckKind::Count { cost: 1 };
         let (subject, kind) = match (rule.per, target) {
             (Per::Ip, _) => (self.ip_subject(), one),
@@ -268,9 +285,14 @@ impl Ctx<'_> {
             (_, None) => return None,
         };
         let scope = if rule.global { "*" } else { &self.spec.path };
+        let twin = if twin > 0 {
+            format!(":#{twin}")
+        } else {
+            String::new()
+        };
         Some(Check {
             key: format!(
-                "nexmo-proxy:limit:{scope}:{}:{}:{subject}",
+                "nexmo-proxy:limit:{scope}:{}:{}:{subject}{twin}",
                 rule.per.as_str(),
                 rule.window.as_millis()
             ),

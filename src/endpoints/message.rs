@@ -34,7 +34,7 @@ pub(super) async fn handle(ctx: &Ctx<'_>, m: &MessageSpec, nexmo: &NexmoClient) 
     };
     match nexmo.send(&ctx.rt.settings.nexmo, &sms).await {
         Ok(sent) => sent_reply(ctx, &number, sent),
-        Err(e) => nexmo_failed(ctx, &number, e, admitted).await,
+        Err(e) => nexmo_failed(ctx, (&number, gsm::parts(&text)), e, admitted).await,
     }
 }
 
@@ -112,12 +112,10 @@ impl Request {
             return Err(Reply::error(ErrorCode::ParamValidation).field("param", name));
         }
         if let Some(why) = self.refusal {
-            log::info!(
-                "refused {} on {}: {}",
-                number.masked(),
-                ctx.spec.path,
-                why.as_str()
-            );
+            let (path, why_text) = (&ctx.spec.path, why.as_str());
+            let kind = format!("refused on {path}: {why_text}");
+            let line = format!("refused {} on {path}: {why_text}", number.masked());
+            ctx.state.log_throttle.log(log::Level::Info, &kind, &line);
             return Err(Reply::error(ErrorCode::ReceiverNotAllowed).field("reason", why.as_str()));
         }
         match self.text {
@@ -130,10 +128,12 @@ impl Request {
 
 fn dry_run(ctx: &Ctx<'_>, m: &MessageSpec, number: &PhoneNumber, text: &str) -> Reply {
     let parts = gsm::parts(text);
+    // The text may carry the number ({number}): logged masked, like it.
+    let masked = number.masked();
+    let shown = text.replace(number.display(), &masked);
     log::info!(
-        "dry run: would send {parts} part(s) from {:?} to {} via {}: {text:?}",
+        "dry run: would send {parts} part(s) from {:?} to {masked} via {}: {shown:?}",
         m.sender,
-        number.masked(),
         ctx.spec.path,
     );
     Reply::ok()
@@ -160,7 +160,7 @@ fn sent_reply(ctx: &Ctx<'_>, number: &PhoneNumber, sent: Sent) -> Reply {
 
 async fn nexmo_failed(
     ctx: &Ctx<'_>,
-    number: &PhoneNumber,
+    (number, parts): (&PhoneNumber, usize),
     e: NexmoError,
     admitted: Admitted,
 ) -> Reply {
@@ -169,9 +169,10 @@ async fn nexmo_failed(
         number.masked(),
         ctx.spec.path
     );
-    // Give the budget back only when nothing was billed.
-    if e.accepted_parts == 0 {
-        ctx.release(admitted).await;
+    // Give back only what is known not to be billed.
+    if e.refused {
+        let refused = (parts as u64).saturating_sub(e.accepted_parts as u64);
+        ctx.release(admitted, refused).await;
     }
     let mut r = Reply::error(ErrorCode::NexmoError)
         .field("message", "Nexmo Service Error")

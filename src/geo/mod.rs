@@ -53,10 +53,18 @@ struct IsoCode<'a> {
 pub(crate) struct GeoIp {
     reader: Option<Reader<Cow<'static, [u8]>>>,
     source: GeoipSource,
+    /// SHA-256 of a file's bytes, to tell a replaced file from the same one.
+    digest: Option<[u8; 32]>,
+}
+
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
 }
 
 impl GeoIp {
     pub(crate) fn open(source: &GeoipSource) -> Result<GeoIp, GeoError> {
+        let mut file_digest = None;
         let reader = match source {
             GeoipSource::Disabled => None,
             GeoipSource::Bundled => Some(Reader::from_source(Cow::Borrowed(BUNDLED_DB)).map_err(
@@ -71,6 +79,7 @@ impl GeoIp {
                     path: p.clone(),
                     source,
                 })?;
+                file_digest = Some(digest(&bytes));
                 Some(
                     Reader::from_source(Cow::Owned(bytes))
                         .map_err(|source| GeoError::Format { path: p, source })?,
@@ -80,7 +89,17 @@ impl GeoIp {
         Ok(GeoIp {
             reader,
             source: source.clone(),
+            digest: file_digest,
         })
+    }
+
+    /// Whether the configured file now holds other bytes than were loaded
+    /// (or cannot be read): a monthly update replaced at the same path.
+    pub(crate) fn file_changed(&self) -> bool {
+        match &self.source {
+            GeoipSource::File(path) => std::fs::read(path).map(|b| digest(&b)).ok() != self.digest,
+            _ => false,
+        }
     }
 
     pub(crate) fn source(&self) -> &GeoipSource {

@@ -130,9 +130,17 @@ impl RedisLimiter {
     }
 
     pub(crate) async fn decide(&self, checks: &[Check]) -> Result<Decision, LimiterError> {
-        if let Some((_, retry_at)) = self.health.lock().unwrap_or_else(|e| e.into_inner()).down {
-            if Instant::now() < retry_at {
-                return Err(LimiterError::Unavailable);
+        {
+            let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((since, retry_at)) = health.down {
+                let now = Instant::now();
+                if now < retry_at {
+                    return Err(LimiterError::Unavailable);
+                }
+                // This request is the one probe: the others keep failing
+                // fast until it is answered (or, were it dropped, for one
+                // more timeout and interval).
+                health.down = Some((since, now + self.timeout + PROBE_INTERVAL));
             }
         }
         let result = self.run_decide(checks).await;

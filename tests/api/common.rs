@@ -273,9 +273,14 @@ impl TestApp {
 
     /// Polls the logs until `needle` shows up or the deadline passes.
     pub fn wait_for_log(&self, needle: &str) -> bool {
+        self.wait_for_logs(needle, 1)
+    }
+
+    /// Polls the logs until `needle` shows up `n` times or the deadline passes.
+    pub fn wait_for_logs(&self, needle: &str, n: usize) -> bool {
         let start = Instant::now();
         while start.elapsed() < DEADLINE {
-            if self.logs().contains(needle) {
+            if self.logs().matches(needle).count() >= n {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(20));

@@ -463,3 +463,46 @@ fn a_dropped_list_element_does_not_shift_the_keys_of_the_next() {
     );
     assert!(p[1].contains("\"0176 1\" is not a valid number"), "{p:?}");
 }
+
+#[test]
+fn environment_values_for_string_keys_stay_strings() {
+    let env = [
+        ("NEXMO_PROXY_NEXMO__LONG_VIRTUAL_NUMBER", "12015550123"),
+        ("NEXMO_PROXY_NEXMO__API_KEY", "12345678"),
+        ("NEXMO_PROXY_NEXMO__API_SECRET", "true"),
+        ("NEXMO_PROXY_SERVER__WORKERS", "3"),
+        ("NEXMO_PROXY_NEXMO__DRY_RUN", "true"),
+        ("MESSAGE", "hi"),
+        ("SENDER", "Acme"),
+    ];
+    has(
+        &ok(None, &env, &[]),
+        &[
+            "api_key \"12345678\", api_secret ***",
+            "dry_run true",
+            "nexmo long virtual number (for +1): 12015550123",
+        ],
+    );
+    // Typed keys still refuse what is not theirs.
+    let p = problems(None, &[("NEXMO_PROXY_SERVER__WORKERS", "many")], &[]);
+    assert!(p[0].starts_with("server.workers: invalid type"), "{p:?}");
+}
+
+#[test]
+fn a_secret_on_a_line_the_parser_quotes_is_hidden() {
+    for toml in [
+        "[nexmo]\napi_secret = \"topsecret-1\n",
+        "[limits]\nkey_secret = \"topsecret-2\" oops\n",
+        "[redis]\nurl = \"redis://:topsecret-3@h/0\" x\n",
+        "[nexmo]\napi_secret = [\"topsecret-4\"]\n",
+        "[nexmo]\napi_secret = 12345678901\n",
+    ] {
+        let (ok, out, err) = check(Some(toml), &[], &[]);
+        assert!(!ok, "{toml}");
+        let all = format!("{out}{err}");
+        assert!(
+            !all.contains("topsecret") && !all.contains("12345678901"),
+            "{all}"
+        );
+    }
+}

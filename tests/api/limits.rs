@@ -205,3 +205,23 @@ async fn legacy_redis_variables_select_the_redis_limiter() {
         .cli(&["--scan", "--pattern", "nexmo-proxy:*"])
         .is_empty());
 }
+
+#[actix_web::test]
+async fn a_shadow_rule_beside_an_enforcing_twin_has_its_own_counter_in_both_stores() {
+    // Same per, window and scope: the README's "start new rules in shadow
+    // mode" must not halve the enforcing rule.
+    let rules = r#"[{ per = "ip", max = 3, window = "10m" }, { per = "ip", max = 1, window = "10m", mode = "shadow" }]"#;
+    let fake = FakeNexmo::start();
+    let redis = Redis::start();
+    for store in [None, Some(&redis)] {
+        let app = TestApp::spawn(&toml(&fake, store, rules));
+        let mut answers = Vec::new();
+        for _ in 0..4 {
+            answers.push(app.get("/validate_number/?number=1").await.json());
+        }
+        let ok = answers.iter().filter(|a| a["status"] == "ok").count();
+        assert_eq!(ok, 3, "redis: {}: {answers:?}", store.is_some());
+        assert_eq!(answers[3]["error"], "limit_acceded");
+        assert!(app.wait_for_log("shadow: would refuse on /validate_number/ limit 1 per ip"));
+    }
+}

@@ -434,3 +434,25 @@ async fn every_message_answer_renders_as_jsonp_too() {
     assert_eq!(j["error"], "nexmo_error");
     assert_eq!(j["nexmo_status"], "7");
 }
+
+#[actix_web::test]
+async fn the_old_proxys_variables_send_to_us_numbers_and_refuse_landlines() {
+    let fake = FakeNexmo::start();
+    let domain = fake.base.trim_start_matches("http://").to_string();
+    let app = Spawn::new("[server]\n")
+        .env("MESSAGE", "Get the app")
+        .env("SENDER", "Acme")
+        .env("NEXMO_API_KEY", API_KEY)
+        .env("NEXMO_API_SECRET", API_SECRET)
+        .env("NEXMO_DOMAIN", &domain)
+        .env("NEXMO_SSL", "false")
+        .env("NEXMO_LONG_VIRTUAL_NUMBER", "15551230000")
+        .start()
+        .unwrap();
+    let a = app.get("/message/?receiver=%2B12125551234").await.json();
+    assert_eq!(a["status"], "ok", "{a}");
+    let a = app.get("/message/?receiver=%2B493012345678").await.json();
+    assert_eq!(a["error"], "receiver_not_allowed", "{a}");
+    assert_eq!(a["reason"], "type");
+    assert_eq!(fake.received().await.len(), 1);
+}

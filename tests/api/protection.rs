@@ -299,7 +299,11 @@ budget = {{ max_parts = 1, window = "1h", mode = "shadow" }}
 "#,
         nexmo(&fake)
     );
-    let app = TestApp::spawn(&toml);
+    // Each "would refuse" after the first of its kind is at debug level.
+    let app = crate::common::Spawn::new(&toml)
+        .env("RUST_LOG", "debug")
+        .start()
+        .unwrap();
     for _ in 0..3 {
         assert_eq!(
             app.get("/m/?receiver=%2B33612345678").await.json()["status"],
@@ -536,4 +540,99 @@ async fn a_partly_accepted_message_keeps_its_budget_reservation() {
         app.get("/m/?receiver=%2B4917612345678").await.json()["error"],
         "budget_exhausted"
     );
+}
+
+#[actix_web::test]
+async fn a_send_whose_outcome_is_unknown_keeps_its_budget_reservation() {
+    // `…95` answers after 3 s, `…92` with HTTP 500: Nexmo may have sent
+    // either, so neither gives its part back; a refusal with a status does.
+    let fake = FakeNexmo::start_with(&["--slow-ms", "3000"]);
+    let toml = format!(
+        "{}timeout = \"300ms\"\n[defaults]\nlimits = []\n[[endpoint]]\npath = \"/m/\"\nsender = \"A\"\nmessage = \"x\"\nbudget = {{ max_parts = 2, window = \"1h\" }}\n",
+        nexmo(&fake)
+    );
+    let app = TestApp::spawn(&toml);
+    for refused in ["%2B4917600000009", "%2B4917600000004"] {
+        let a = app.get(&format!("/m/?receiver={refused}")).await.json();
+        assert!(a["nexmo_status"].is_string(), "{a}");
+    }
+    for unknown in ["%2B4917600000095", "%2B4917600000092"] {
+        let a = app.get(&format!("/m/?receiver={unknown}")).await.json();
+        assert_eq!(a["error"], "nexmo_error", "{a}");
+        assert!(a.get("nexmo_status").is_none(), "{a}");
+    }
+    assert_eq!(
+        app.get("/m/?receiver=%2B4917612345678").await.json()["error"],
+        "budget_exhausted",
+        "the two unknown outcomes hold the budget of 2"
+    );
+    assert_eq!(fake.received().await.len(), 4);
+}
+
+#[actix_web::test]
+async fn a_half_open_breaker_lets_exactly_one_request_probe_redis() {
+    let fake = FakeNexmo::start();
+    let redis = Redis::start();
+    let toml = format!(
+        "{}{}\n[defaults]\nlimits = [{{ per = \"ip\", max = 100, window = \"1h\" }}]\n[[endpoint]]\npath = \"/m/\"\nsender = \"A\"\nmessage = \"x\"\n",
+        redis_table(&redis, "timeout = \"1s\""),
+        nexmo(&fake)
+    );
+    let app = TestApp::spawn(&toml);
+    let m = "/m/?receiver=%2B4917612345678";
+    assert_eq!(app.get(m).await.json()["status"], "ok");
+    // Redis hangs for 6 s: one request times out and opens the breaker.
+    let port = redis.port.to_string();
+    let sleeper = std::thread::spawn(move || {
+        std::process::Command::new("redis-cli")
+            .args(["-p", &port, "DEBUG", "SLEEP", "6"])
+            .output()
+    });
+    let start = Instant::now();
+    while redis.ping_within(Duration::from_millis(50)) {
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "DEBUG SLEEP never blocked redis"
+        );
+    }
+    assert_eq!(app.get(m).await.status, 503);
+    // Past the 500 ms open interval, eight clients at once: one probes (and
+    // waits the 1 s timeout), the other seven are answered at once.
+    actix_web::rt::time::sleep(Duration::from_millis(600)).await;
+    let timed = futures_util::future::join_all((0..8).map(|_| async {
+        let t = Instant::now();
+        let a = app.get(m).await;
+        (a.status, t.elapsed())
+    }))
+    .await;
+    assert!(timed.iter().all(|(s, _)| *s == 503), "{timed:?}");
+    let waited = timed
+        .iter()
+        .filter(|(_, t)| *t >= Duration::from_millis(900))
+        .count();
+    assert_eq!(waited, 1, "{timed:?}");
+    sleeper.join().unwrap().unwrap();
+}
+
+#[actix_web::test]
+async fn a_flood_of_refused_requests_logs_a_line_per_interval_not_per_request() {
+    let app =
+        TestApp::spawn("[validation]\nlimits = [{ per = \"ip\", max = 1, window = \"1h\" }]\n");
+    let mut refused = 0;
+    for _ in 0..100 {
+        let answers = join_all((0..100).map(|_| app.get("/validate_number/?number=1"))).await;
+        refused += answers
+            .iter()
+            .filter(|a| a.json()["error"] == "limit_acceded")
+            .count();
+    }
+    assert_eq!(refused, 9_999);
+    let lines = app.logs().lines().count();
+    let limit_lines = app
+        .logs()
+        .matches("limit reached on /validate_number/")
+        .count();
+    // One line per 10 s interval (and a summary per interval after it).
+    assert!((1..=6).contains(&limit_lines), "{limit_lines} lines");
+    assert!(lines < 40, "{lines} log lines for 10,000 requests");
 }

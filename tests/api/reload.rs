@@ -462,3 +462,55 @@ async fn a_directory_without_permission_keeps_the_old_configuration() {
     )
     .await;
 }
+
+fn hup(app: &TestApp) {
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &app.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[actix_web::test]
+async fn a_change_to_any_setting_or_to_the_geoip_file_is_applied() {
+    // A copy of the bundled database as a configured file beside proxy.toml.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("country.mmdb");
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/dbip-country.mmdb");
+    std::fs::copy(&bundled, &db).unwrap();
+    let path = dir.path().join("proxy.toml");
+    let base = "[geoip]\ndatabase = \"country.mmdb\"\n";
+    std::fs::write(&path, base).unwrap();
+    let app = Spawn::new("").config_file(path.clone()).start().unwrap();
+    // Only [limits] ipv6_prefix changes: a new generation, not "unchanged".
+    write_in_place(&path, &format!("{base}[limits]\nipv6_prefix = 48\n"));
+    assert!(app.wait_for_log("applied configuration generation 2: settings changed: limits"));
+    // The same file again: unchanged.
+    hup(&app);
+    assert!(app.wait_for_logs("configuration unchanged, keeping generation 2", 1));
+    // The database replaced at the same path by a broken one: re-read on
+    // SIGHUP, refused, and the loaded one keeps serving.
+    std::fs::write(&db, b"not a database").unwrap();
+    hup(&app);
+    assert!(app.wait_for_log("is not a MaxMind DB file"));
+    assert!(app.wait_for_log("keeping configuration generation 2"));
+    let a = app.get("/validate_number/?number=1").await.json();
+    assert_eq!(a["number"], false, "still serving: {a}");
+    // A good database again (the old bytes): it differs from the broken
+    // file, but not from what is loaded, so nothing changes.
+    std::fs::copy(&bundled, &db).unwrap();
+    hup(&app);
+    assert!(app.wait_for_logs("configuration unchanged, keeping generation 2", 2));
+}
+
+#[actix_web::test]
+async fn a_rejected_reload_does_not_log_the_secret_on_its_broken_line() {
+    let good = endpoints(&[("/message/", "one")]);
+    let app = TestApp::spawn(&good);
+    write_in_place(
+        &app.config,
+        &format!("{good}\n[limits]\nkey_secret = \"topsecret-reload\n"),
+    );
+    assert!(app.wait_for_log("keeping configuration generation 1"));
+    assert!(!app.logs().contains("topsecret"), "{}", app.logs());
+}

@@ -335,3 +335,21 @@ async fn a_trusted_proxy_gives_each_forwarded_client_its_own_budget() {
         .await;
     assert_eq!(a.json()["error"], "limit_acceded");
 }
+
+#[actix_web::test]
+async fn clients_behind_a_nat64_translator_are_counted_by_their_ipv4_address() {
+    let app = TestApp::spawn("[server]\ntrusted_proxies = [\"127.0.0.1\"]\n[validation]\nlimits = [{ per = \"ip\", max = 1, window = \"1h\" }]\n");
+    let from = |client: &'static str| {
+        let app = &app;
+        async move {
+            app.get_with("/validate_number/?number=1", &[("x-forwarded-for", client)])
+                .await
+                .json()
+        }
+    };
+    // Two IPv4 clients in one NAT64 /64: each has its own counter.
+    assert_eq!(from("64:ff9b::cb00:7101").await["status"], "ok");
+    assert_eq!(from("64:ff9b::cb00:7102").await["status"], "ok");
+    // The first again, by its plain IPv4 address: the same counter.
+    assert_eq!(from("203.0.113.1").await["error"], "limit_acceded");
+}

@@ -53,7 +53,10 @@ impl Protection {
                 allowed: Vec::new(),
                 denied: Vec::new(),
                 denied_prefixes: Vec::new(),
-                number_types: vec![NumberKind::Mobile],
+                // libphonenumber cannot tell mobiles from landlines in the
+                // +1 plan: without the second, no US or Canadian number
+                // could be sent to.
+                number_types: vec![NumberKind::Mobile, NumberKind::FixedLineOrMobile],
                 trusted: Vec::new(),
                 shadow: false,
             },
