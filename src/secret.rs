@@ -1,6 +1,7 @@
 //! `Secret`: a string that never prints. API secrets, Redis passwords and
 //! key material live in it, so logging a config, a diff or a `--check`
-//! summary cannot leak them.
+//! summary cannot leak them; and which configuration keys hold secrets, so
+//! that error messages about them never quote them.
 
 use serde::{Deserialize, Deserializer};
 use std::fmt;
@@ -46,6 +47,41 @@ impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         String::deserialize(d).map(Secret)
     }
+}
+
+/// Configuration keys whose values must never be echoed in an error
+/// message: secrets,
+/// and the tables holding them (`redis = "redis://:pw@..."` is refused as
+/// a table, and must not be quoted either).
+pub(crate) fn is_secret_path(path: &[String]) -> bool {
+    const SECRETS: [[&str; 2]; 3] = [
+        ["nexmo", "api_secret"],
+        ["redis", "url"],
+        ["limits", "key_secret"],
+    ];
+    let holds = |s: &[&str; 2]| path.len() <= 2 && path.iter().zip(s).all(|(a, b)| a == b);
+    SECRETS.iter().any(holds)
+        || path
+            .iter()
+            .any(|p| p.contains("secret") || p.contains("password"))
+}
+
+/// `message` with the value of every secret-looking line of `toml` (a key
+/// naming a secret or password, or a URL with credentials) replaced by
+/// `***`, even when the line is too broken to parse.
+pub(crate) fn hide_in(message: &str, toml: &str) -> String {
+    let mut out = message.to_string();
+    for (key, value) in toml.lines().filter_map(|l| l.split_once('=')) {
+        let key = key.trim().to_ascii_lowercase();
+        let value = value.trim().trim_start_matches(['"', '\'']);
+        let value = value.trim_end_matches(['"', '\'']).trim();
+        let secret = key.contains("secret") || key.contains("password");
+        // Shorter values would mangle the message, and are no secret.
+        if value.len() >= 4 && (secret || key.ends_with("url") && value.contains('@')) {
+            out = out.replace(value, "***");
+        }
+    }
+    out
 }
 
 #[cfg(test)]

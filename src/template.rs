@@ -5,6 +5,7 @@
 //! `{{` and `}}` stand for literal braces.
 
 use crate::gsm;
+use regex::Regex;
 use std::collections::BTreeSet;
 use std::fmt;
 
@@ -128,6 +129,42 @@ impl Template {
             }
         }
         out
+    }
+}
+
+/// The regex a declared parameter must match, whole: anchored so a
+/// pattern like "ios|android" cannot match a substring of a longer,
+/// attacker-chosen value.
+#[derive(Debug, Clone)]
+pub(crate) struct Pattern(Regex);
+
+impl Pattern {
+    /// Compiles `pattern`; the error quotes it as written and says what is
+    /// wrong in one line.
+    pub(crate) fn anchored(pattern: &str) -> Result<Pattern, String> {
+        Regex::new(&format!("^(?:{pattern})$"))
+            .map(Pattern)
+            .map_err(|e| {
+                // The regex crate draws the (anchored) pattern over several
+                // lines; its last line says what is wrong.
+                let why = e.to_string();
+                let why = why
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+                    .trim_start_matches("error: ");
+                format!("invalid regex {pattern:?}: {why}")
+            })
+    }
+
+    pub(crate) fn is_match(&self, value: &str) -> bool {
+        self.0.is_match(value)
+    }
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
     }
 }
 

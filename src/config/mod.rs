@@ -26,6 +26,7 @@ pub(crate) use settings::{
 };
 
 use crate::cli::{Cli, LegacyFlags};
+use crate::secret;
 use crate::tolerant::{self, Dropped};
 use figment::error::{Actual, Kind};
 use figment::providers::{Format, Serialized, Toml};
@@ -158,26 +159,9 @@ fn merged(sources: &Sources) -> Result<Value, Problem> {
         figment = figment.merge(Serialized::default(&key, parsed));
     }
     // A syntax error quotes the line it stopped at, which may be a secret's.
-    let syntax = |e: figment::Error| Problem::new(&shown, hide_secrets(&e.kind.to_string(), &text));
+    let syntax =
+        |e: figment::Error| Problem::new(&shown, secret::hide_in(&e.kind.to_string(), &text));
     figment.extract::<Dict>().map(Value::from).map_err(syntax)
-}
-
-/// `message` with the value of every secret-looking line of `toml` (a key
-/// naming a secret or password, or a URL with credentials) replaced by
-/// `***`, even when the line is too broken to parse.
-fn hide_secrets(message: &str, toml: &str) -> String {
-    let mut out = message.to_string();
-    for (key, value) in toml.lines().filter_map(|l| l.split_once('=')) {
-        let key = key.trim().to_ascii_lowercase();
-        let value = value.trim().trim_start_matches(['"', '\'']);
-        let value = value.trim_end_matches(['"', '\'']).trim();
-        let secret = key.contains("secret") || key.contains("password");
-        // Shorter values would mangle the message, and are no secret.
-        if value.len() >= 4 && (secret || key.ends_with("url") && value.contains('@')) {
-            out = out.replace(value, "***");
-        }
-    }
-    out
 }
 
 /// Reads `RawConfig`; every bad value is a problem at its key path.
@@ -201,7 +185,7 @@ fn read(value: Value, env: &BTreeMap<String, String>) -> (RawConfig, Vec<Problem
             let from_env = env_origin(&b.path, env)
                 .map(|var| format!(" (from {var})"))
                 .unwrap_or_default();
-            let message = tolerant::describe(&b.kind, is_secret_path(&b.path));
+            let message = tolerant::describe(&b.kind, secret::is_secret_path(&b.path));
             Problem::new(tolerant::key_path(&b.path), format!("{message}{from_env}"))
         })
         .collect();
@@ -219,20 +203,4 @@ fn env_origin<'a>(path: &[String], env: &'a BTreeMap<String, String>) -> Option<
         let var = format!("{ENV_PREFIX}{}", name.join("__"));
         env.get_key_value(&var).map(|(k, _)| k.as_str())
     })
-}
-
-/// Keys whose values must never be echoed in an error message: secrets,
-/// and the tables holding them (`redis = "redis://:pw@..."` is refused as
-/// a table, and must not be quoted either).
-fn is_secret_path(path: &[String]) -> bool {
-    const SECRETS: [[&str; 2]; 3] = [
-        ["nexmo", "api_secret"],
-        ["redis", "url"],
-        ["limits", "key_secret"],
-    ];
-    let holds = |s: &[&str; 2]| path.len() <= 2 && path.iter().zip(s).all(|(a, b)| a == b);
-    SECRETS.iter().any(holds)
-        || path
-            .iter()
-            .any(|p| p.contains("secret") || p.contains("password"))
 }

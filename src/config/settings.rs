@@ -7,8 +7,7 @@ pub(crate) use super::values::Per;
 use super::values::{self, HttpUrl, Net};
 use crate::phone::{Country, NumberKind};
 use crate::secret::Secret;
-use crate::template::Template;
-use regex::Regex;
+use crate::template::{Pattern, Template};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -232,25 +231,12 @@ pub(crate) enum EndpointKind {
     Message(MessageSpec),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct MessageSpec {
     pub(crate) sender: String,
     /// Language variants (`de`, `en`, ...) and the fallback.
     pub(crate) variants: BTreeMap<String, Template>,
     pub(crate) default: Template,
     pub(crate) vars: BTreeMap<String, String>,
-    pub(crate) params: Vec<(String, Regex)>,
-}
-
-impl PartialEq for MessageSpec {
-    fn eq(&self, other: &Self) -> bool {
-        let patterns = |m: &MessageSpec| -> Vec<(String, String)> {
-            let p = m.params.iter();
-            p.map(|(n, r)| (n.clone(), r.as_str().to_string()))
-                .collect()
-        };
-        (&self.sender, &self.variants, &self.default, &self.vars)
-            == (&other.sender, &other.variants, &other.default, &other.vars)
-            && patterns(self) == patterns(other)
-    }
+    pub(crate) params: Vec<(String, Pattern)>,
 }

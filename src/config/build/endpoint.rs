@@ -11,8 +11,7 @@ use crate::config::settings::{
 };
 use crate::config::values::{Mode, Per, Scope};
 use crate::phone::{self, Country, NumberKind};
-use crate::template::Template;
-use regex::Regex;
+use crate::template::{Pattern, Template};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -301,13 +300,12 @@ fn is_identifier(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Declared parameters and their regexes, anchored so a pattern like
-/// "ios|android" cannot match a substring of a longer, attacker-chosen value.
+/// Declared parameters and their regexes.
 fn params(
     key: &str,
     raw: Option<&BTreeMap<String, String>>,
     p: &mut Problems,
-) -> Option<Vec<(String, Regex)>> {
+) -> Option<Vec<(String, Pattern)>> {
     let before = p.0.len();
     let mut out = Vec::new();
     for (name, pattern) in raw.into_iter().flatten() {
@@ -320,16 +318,9 @@ fn params(
                 format!("{name:?} is read by the proxy itself and cannot be a template parameter"),
             );
         }
-        match Regex::new(&format!("^(?:{pattern})$")) {
+        match Pattern::anchored(pattern) {
             Ok(r) => out.push((name.clone(), r)),
-            Err(e) => {
-                // The regex crate draws the pattern (our anchored one) over
-                // several lines; its last line says what is wrong.
-                let why = e.to_string();
-                let why = why.lines().last().unwrap_or_default();
-                let why = why.trim_start_matches("error: ");
-                p.push(&pkey, format!("invalid regex {pattern:?}: {why}"));
-            }
+            Err(e) => p.push(&pkey, e),
         }
     }
     (p.0.len() == before).then_some(out)
