@@ -4,7 +4,6 @@
 
 use crate::config::{EndpointKind, EndpointSpec, GeoipSource, LimitRule, Settings};
 use crate::geo::GeoIp;
-use crate::limiter::RedisLimiter;
 use crate::phone::Country;
 pub use crate::state::BuildError;
 use std::fmt;
@@ -12,9 +11,7 @@ use std::fmt;
 /// Opens what the configuration names and returns the summary to print.
 pub fn report(settings: &Settings) -> Result<String, BuildError> {
     GeoIp::open(&settings.geoip)?;
-    if let Some(r) = &settings.redis {
-        RedisLimiter::new(r.url.expose(), r.pool_size.get(), r.timeout)?;
-    }
+    crate::state::limiter(settings)?;
     Ok(settings.to_string())
 }
 
@@ -79,7 +76,11 @@ impl fmt::Display for Settings {
                 "limiter: redis (url {}, timeout {:?}, pool {})",
                 r.url, r.timeout, r.pool_size
             )?,
-            None => writeln!(f, "limiter: in-process")?,
+            None => writeln!(
+                f,
+                "limiter: in-process (at most {} counters)",
+                self.limits.max_keys
+            )?,
         }
         match &self.geoip {
             GeoipSource::Bundled => writeln!(f, "geo-ip: bundled DB-IP Lite country database")?,

@@ -55,14 +55,7 @@ impl Runtime {
         };
         let limiter = match previous {
             Some(p) if same_store(&p.settings, &settings) => p.limiter.clone(),
-            _ => match &settings.redis {
-                None => Limiter::in_process(),
-                Some(r) => Limiter::Redis(RedisLimiter::new(
-                    r.url.expose(),
-                    r.pool_size.get(),
-                    r.timeout,
-                )?),
-            },
+            _ => limiter(&settings)?,
         };
         let number_key = number_key(&settings, previous);
         let routes = settings
@@ -80,13 +73,31 @@ impl Runtime {
     }
 }
 
+/// The limiter `settings` ask for.
+pub(crate) fn limiter(settings: &Settings) -> Result<Limiter, LimiterError> {
+    let capacity = settings.limits.max_keys.get();
+    Ok(match &settings.redis {
+        None => Limiter::in_process(capacity),
+        Some(r) => {
+            let pool = r.pool_size.get();
+            Limiter::Redis(RedisLimiter::new(
+                r.url.expose(),
+                pool,
+                r.timeout,
+                capacity,
+            )?)
+        }
+    })
+}
+
 /// Whether a limiter built for `a` counts in the same place as one for `b`.
 fn same_store(a: &Settings, b: &Settings) -> bool {
-    match (&a.redis, &b.redis) {
+    let same_redis = match (&a.redis, &b.redis) {
         (Some(a), Some(b)) => a.same_store(b),
         (None, None) => true,
         _ => false,
-    }
+    };
+    same_redis && a.limits.max_keys == b.limits.max_keys
 }
 
 /// The key that hashes numbers in limiter keys: `limits.key_secret`; else,

@@ -140,6 +140,8 @@ pub(crate) struct LimitsSettings {
     pub(crate) key_secret: Secret,
     /// IPv6 clients are counted per this prefix length.
     pub(crate) ipv6_prefix: u8,
+    /// Most counters the in-process store keeps (about 100 bytes each).
+    pub(crate) max_keys: NonZeroUsize,
 }
 
 impl Default for LimitsSettings {
@@ -147,6 +149,7 @@ impl Default for LimitsSettings {
         LimitsSettings {
             key_secret: Secret::default(),
             ipv6_prefix: 64,
+            max_keys: NonZeroUsize::MIN.saturating_add(999_999),
         }
     }
 }

@@ -71,8 +71,9 @@ pub(crate) enum Limiter {
 }
 
 impl Limiter {
-    pub(crate) fn in_process() -> Limiter {
-        Limiter::Memory(Arc::new(MemoryLimiter::default()))
+    /// Counts in the process, at most `capacity` counters.
+    pub(crate) fn in_process(capacity: usize) -> Limiter {
+        Limiter::Memory(Arc::new(MemoryLimiter::new(capacity)))
     }
 
     pub(crate) fn describe(&self) -> &'static str {

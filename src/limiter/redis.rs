@@ -99,10 +99,13 @@ pub(crate) struct RedisLimiter {
 impl RedisLimiter {
     /// Builds the pool; connections are opened on first use, inside the
     /// server's runtime (a connection made in a throwaway runtime dies with it).
+    /// `local_capacity` bounds the in-process stand-in used while Redis is
+    /// down (`on_redis_error = "local"`).
     pub(crate) fn new(
         url: &str,
         pool_size: usize,
         timeout: Duration,
+        local_capacity: usize,
     ) -> Result<RedisLimiter, LimiterError> {
         let pool = Config::from_url(url)
             .builder()
@@ -120,7 +123,7 @@ impl RedisLimiter {
             decide: Arc::new(Script::new(DECIDE)),
             release: Arc::new(Script::new(RELEASE)),
             health: Arc::new(Mutex::new(Health::default())),
-            local: Arc::new(MemoryLimiter::default()),
+            local: Arc::new(MemoryLimiter::new(local_capacity)),
             shared: Arc::new(Mutex::new(None)),
         })
     }
