@@ -21,6 +21,19 @@ fn parse_addr(s: &str) -> Option<IpAddr> {
         .map(|ip| ip.to_canonical())
 }
 
+/// The client as limits count it: an IPv4 address, or an IPv6 address cut
+/// to its first `ipv6_prefix` bits (one subscriber's network).
+pub(crate) fn counted_as(ip: IpAddr, ipv6_prefix: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(a) => IpAddr::V4(a),
+        IpAddr::V6(a) => {
+            let bits = u32::from(ipv6_prefix.min(128));
+            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+            IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask))
+        }
+    }
+}
+
 /// The IPv4 address an IPv6 one carries, by the transition mechanisms that
 /// put a whole IPv4 client population behind few IPv6 prefixes.
 fn embedded_ipv4(a: Ipv6Addr) -> Option<Ipv4Addr> {

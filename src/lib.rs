@@ -36,6 +36,7 @@ mod endpoints;
 pub mod fake_nexmo;
 mod geo;
 mod gsm;
+mod inflight;
 mod limiter;
 mod nexmo;
 mod params;

@@ -10,6 +10,10 @@ use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
 use std::collections::HashMap;
 
+/// More parameters than any form of ours sends; a request with more is
+/// refused before they are stored.
+const MAX_PARAMS: usize = 64;
+
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Params(HashMap<String, String>);
 
@@ -21,8 +25,16 @@ pub(crate) fn query_value(query: &str, name: &str) -> Option<String> {
         .last()
 }
 
-fn pairs(bytes: &[u8]) -> impl Iterator<Item = (String, String)> + '_ {
-    url::form_urlencoded::parse(bytes).map(|(k, v)| (k.into_owned(), v.into_owned()))
+/// The pairs of a query or form, at most `MAX_PARAMS` of them.
+fn pairs(bytes: &[u8]) -> Result<Vec<(String, String)>, ErrorCode> {
+    let mut out = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(bytes) {
+        if out.len() == MAX_PARAMS {
+            return Err(ErrorCode::BadRequest);
+        }
+        out.push((k.into_owned(), v.into_owned()));
+    }
+    Ok(out)
 }
 
 impl Params {
@@ -32,7 +44,8 @@ impl Params {
         mut payload: web::Payload,
         limit: usize,
     ) -> Result<Params, ErrorCode> {
-        let mut map: HashMap<String, String> = pairs(req.query_string().as_bytes()).collect();
+        let mut map: HashMap<String, String> =
+            pairs(req.query_string().as_bytes())?.into_iter().collect();
         let mut body = web::BytesMut::new();
         while let Some(chunk) = payload.next().await {
             let chunk = chunk.map_err(|_| ErrorCode::BadRequest)?;
@@ -55,7 +68,7 @@ impl Params {
             .trim()
             .to_ascii_lowercase();
         match ctype.as_str() {
-            "application/x-www-form-urlencoded" => map.extend(pairs(&body)),
+            "application/x-www-form-urlencoded" => map.extend(pairs(&body)?),
             "application/json" | "text/json" => map.extend(json_pairs(&body)?),
             _ => return Err(ErrorCode::UnsupportedMediaType),
         }
@@ -88,6 +101,9 @@ fn json_pairs(body: &[u8]) -> Result<Vec<(String, String)>, ErrorCode> {
     let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(body) else {
         return Err(ErrorCode::InvalidJson);
     };
+    if obj.len() > MAX_PARAMS {
+        return Err(ErrorCode::BadRequest);
+    }
     let mut out = Vec::with_capacity(obj.len());
     for (k, v) in obj {
         let s = match v {
@@ -115,5 +131,23 @@ mod tests {
         for bad in [&br#"{"a":[1]}"#[..], br#"{"a":{}}"#, b"[]", b"\"x\"", b"{"] {
             assert_eq!(json_pairs(bad), Err(ErrorCode::InvalidJson));
         }
+    }
+
+    #[test]
+    fn more_than_max_params_are_refused_before_they_are_stored() {
+        let many = |n: usize| {
+            (0..n)
+                .map(|i| format!("p{i}=1"))
+                .collect::<Vec<_>>()
+                .join("&")
+        };
+        assert_eq!(
+            pairs(many(MAX_PARAMS).as_bytes()).map(|p| p.len()),
+            Ok(MAX_PARAMS)
+        );
+        assert_eq!(
+            pairs(many(MAX_PARAMS + 1).as_bytes()),
+            Err(ErrorCode::BadRequest)
+        );
     }
 }

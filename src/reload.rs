@@ -45,6 +45,7 @@ fn reload_now(state: &AppState, trigger: Trigger) {
             // running snapshot must say what is really in effect.
             settings.server.listen = current.settings.server.listen;
             settings.server.workers = current.settings.server.workers;
+            settings.server.max_connections = current.settings.server.max_connections;
             let mut changes = describe_changes(&current.settings, &settings);
             let geo_file = current.geo.file_changed();
             if geo_file {
@@ -111,6 +112,12 @@ fn restart_only_changes(old: &Settings, new: &Settings) -> Vec<String> {
             old.server.workers, new.server.workers
         ));
     }
+    if old.server.max_connections != new.server.max_connections {
+        v.push(format!(
+            "server.max_connections ({} -> {})",
+            old.server.max_connections, new.server.max_connections
+        ));
+    }
     v
 }
 
@@ -165,6 +172,12 @@ fn describe_changes(old: &Settings, new: &Settings) -> Vec<String> {
     }
     if old.server.max_body_bytes != new.server.max_body_bytes {
         settings.push("server.max_body_bytes");
+    }
+    if old.server.client_timeout != new.server.client_timeout {
+        settings.push("server.client_timeout (the body's now, the head's at restart)");
+    }
+    if old.server.max_connections_per_ip != new.server.max_connections_per_ip {
+        settings.push("server.max_connections_per_ip");
     }
     if old.limits != new.limits {
         settings.push("limits");

@@ -21,6 +21,8 @@ pub(crate) enum ErrorCode {
     InvalidJson,
     UnsupportedMediaType,
     InvalidCallback,
+    RequestTimeout,
+    TooManyRequests,
     NumberMissing,
     ReceiverMissing,
     ReceiverValidation,
@@ -42,6 +44,8 @@ impl ErrorCode {
             ErrorCode::InvalidJson => "invalid_json",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::InvalidCallback => "invalid_callback",
+            ErrorCode::RequestTimeout => "request_timeout",
+            ErrorCode::TooManyRequests => "too_many_requests",
             ErrorCode::NumberMissing => "number_missing",
             ErrorCode::ReceiverMissing => "receiver_missing",
             ErrorCode::ReceiverValidation => "receiver_validation",
@@ -67,6 +71,8 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::OK,
         }
     }
@@ -74,6 +80,18 @@ impl ErrorCode {
     /// A refused callback is never echoed back as one.
     fn jsonp_allowed(self) -> bool {
         self != ErrorCode::InvalidCallback
+    }
+
+    /// The connection is closed after these: the client may still be
+    /// sending a body nobody will read.
+    fn closes(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::RequestTimeout
+                | ErrorCode::TooManyRequests
+                | ErrorCode::PayloadTooLarge
+                | ErrorCode::BadRequest
+        )
     }
 }
 
@@ -112,6 +130,7 @@ pub(crate) struct Reply {
     retry_after: Option<u64>,
     allow: Option<&'static str>,
     jsonp_allowed: bool,
+    close: bool,
 }
 
 impl Reply {
@@ -123,6 +142,7 @@ impl Reply {
     pub(crate) fn error(code: ErrorCode) -> Reply {
         Reply {
             jsonp_allowed: code.jsonp_allowed(),
+            close: code.closes(),
             ..Reply::with_status(code.status())
                 .field("status", "error")
                 .field("error", code.as_str())
@@ -136,6 +156,7 @@ impl Reply {
             retry_after: None,
             allow: None,
             jsonp_allowed: true,
+            close: false,
         }
     }
 
@@ -170,6 +191,9 @@ impl Reply {
         }
         if let Some(a) = self.allow {
             b.insert_header((header::ALLOW, a));
+        }
+        if self.close {
+            b.force_close();
         }
         match callback.filter(|_| self.jsonp_allowed) {
             Some(Callback(name)) => b
@@ -226,6 +250,8 @@ mod tests {
             InvalidJson,
             UnsupportedMediaType,
             InvalidCallback,
+            RequestTimeout,
+            TooManyRequests,
             NumberMissing,
             ReceiverMissing,
             ReceiverValidation,
@@ -241,7 +267,10 @@ mod tests {
         let http: Vec<u16> = all.iter().map(|c| c.status().as_u16()).collect();
         assert_eq!(
             http,
-            [404, 405, 400, 413, 400, 415, 400, 200, 200, 200, 200, 200, 200, 200, 503, 200]
+            [
+                404, 405, 400, 413, 400, 415, 400, 408, 429, 200, 200, 200, 200, 200, 200, 200,
+                503, 200
+            ]
         );
         let cb = Callback::parse(Some("cb")).unwrap();
         for code in all {

@@ -11,20 +11,28 @@ use actix_web::{web, App, HttpServer};
 use std::net::TcpListener;
 use std::sync::Arc;
 
-/// Starts the HTTP server on `listener` with `workers` threads (0 = one per core).
-fn serve(listener: TcpListener, state: Arc<AppState>, workers: usize) -> std::io::Result<Server> {
+/// Starts the HTTP server on `listener` with `server.workers` threads (0 =
+/// one per core) and its connection bounds.
+fn serve(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<Server> {
+    let settings = state.snapshot().settings.server.clone();
     let data = web::Data::from(state);
-    let mut server = HttpServer::new(move || {
+    let workers = match settings.workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
             // awc's client is not Send: one per worker, made here.
             .app_data(web::Data::new(NexmoClient::new()))
             .default_service(web::to(endpoints::dispatch))
     })
+    .workers(workers)
+    // actix counts per worker; the setting is for all of them.
+    .max_connections(settings.max_connections.get().div_ceil(workers))
+    // The head; `endpoints::dispatch` gives the body as long again.
+    .client_request_timeout(settings.client_timeout)
     .listen(listener)?;
-    if workers > 0 {
-        server = server.workers(workers);
-    }
     Ok(server.run())
 }
 
@@ -74,7 +82,7 @@ pub fn run(settings: Settings, sources: Sources) -> Result<(), RunError> {
                 flushing.log_throttle.flush();
             }
         });
-        let server = serve(listener, state.clone(), s.server.workers)?;
+        let server = serve(listener, state.clone())?;
         // Tests and scripts wait for this line to learn the port.
         log::info!("listening on http://{addr}");
         server.await?;

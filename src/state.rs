@@ -6,6 +6,7 @@
 
 use crate::config::{EndpointSpec, GeoipSource, Settings, Sources};
 use crate::geo::{GeoError, GeoIp};
+use crate::inflight::InFlight;
 use crate::limiter::{Limiter, LimiterError, RedisLimiter};
 use crate::throttle::LogThrottle;
 use arc_swap::ArcSwap;
@@ -139,6 +140,7 @@ pub(crate) struct AppState {
     pub(crate) budget_alarms: Mutex<HashMap<String, Instant>>,
     /// Refusal lines, summarised so a flood is not a log flood.
     pub(crate) log_throttle: LogThrottle,
+    pub(crate) in_flight: InFlight,
 }
 
 impl AppState {
@@ -149,6 +151,7 @@ impl AppState {
             shadow_refusals: Mutex::new(BTreeMap::new()),
             budget_alarms: Mutex::new(HashMap::new()),
             log_throttle: LogThrottle::default(),
+            in_flight: InFlight::default(),
         }
     }
 

@@ -46,6 +46,13 @@ pub(crate) struct ServerSettings {
     pub(crate) workers: usize,
     /// Largest request body accepted, in bytes (at least 1024).
     pub(crate) max_body_bytes: usize,
+    /// Time a client has for the request head, and again for the body.
+    #[serde(deserialize_with = "values::timeout")]
+    pub(crate) client_timeout: Duration,
+    /// Open connections, all workers together.
+    pub(crate) max_connections: NonZeroUsize,
+    /// Requests in progress per client (counted as the `ip` rule counts).
+    pub(crate) max_connections_per_ip: NonZeroU32,
 }
 
 impl ServerSettings {
@@ -61,6 +68,9 @@ impl Default for ServerSettings {
             trusted_proxies: Vec::new(),
             workers: 0,
             max_body_bytes: 16 * 1024,
+            client_timeout: Duration::from_secs(5),
+            max_connections: NonZeroUsize::MIN.saturating_add(9_999),
+            max_connections_per_ip: NonZeroU32::MIN.saturating_add(31),
         }
     }
 }

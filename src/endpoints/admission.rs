@@ -5,6 +5,7 @@
 //! alarms and the endpoint's answer when Redis fails.
 
 use super::Ctx;
+use crate::client::counted_as;
 use crate::config::{Budget, LimitRule, OnRedisError, Per};
 use crate::limiter::{Check, CheckKind, Decision};
 use crate::phone::PhoneNumber;
@@ -193,17 +194,10 @@ impl Ctx<'_> {
 
     /// The client as counted: IPv6 addresses by their configured prefix.
     fn ip_subject(&self) -> String {
-        match self.ip {
+        let prefix = self.rt.settings.limits.ipv6_prefix;
+        match counted_as(self.ip, prefix) {
             IpAddr::V4(a) => a.to_string(),
-            IpAddr::V6(a) => {
-                let bits = u32::from(self.rt.settings.limits.ipv6_prefix.min(128));
-                let mask = if bits == 0 {
-                    0
-                } else {
-                    u128::MAX << (128 - bits)
-                };
-                format!("{}/{bits}", std::net::Ipv6Addr::from(u128::from(a) & mask))
-            }
+            IpAddr::V6(a) => format!("{a}/{}", prefix.min(128)),
         }
     }
 

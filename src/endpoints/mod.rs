@@ -10,7 +10,7 @@ mod validate;
 
 use admission::Target;
 
-use crate::client::client_ip;
+use crate::client::{client_ip, counted_as};
 use crate::config::{EndpointKind, EndpointSpec};
 use crate::geo::{self, Hints};
 use crate::nexmo::NexmoClient;
@@ -66,21 +66,33 @@ pub(crate) async fn dispatch(
             .allow("GET, POST")
             .render(callback.as_ref());
     }
-    let params = match Params::read(&req, payload, rt.settings.server.max_body_bytes).await {
-        Ok(p) => p,
-        Err(code) => return Reply::error(code).render(callback.as_ref()),
-    };
     let peer = req
         .peer_addr()
         .map(|a| a.ip())
         .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    let server = &rt.settings.server;
+    let ip = client_ip(peer, req.headers(), |ip| server.is_trusted_proxy(ip));
+    // Before anything of the request is stored: a client with too many
+    // requests open is refused (and its connection closed), and a body
+    // that does not come in time is not waited for.
+    let client = counted_as(ip, rt.settings.limits.ipv6_prefix);
+    let max_open = server.max_connections_per_ip.get();
+    let Some(_open) = state.in_flight.enter(client, max_open) else {
+        return Reply::error(ErrorCode::TooManyRequests)
+            .retry_after(1)
+            .render(callback.as_ref());
+    };
+    let read = Params::read(&req, payload, server.max_body_bytes);
+    let params = match actix_web::rt::time::timeout(server.client_timeout, read).await {
+        Ok(Ok(p)) => p,
+        Ok(Err(code)) => return Reply::error(code).render(callback.as_ref()),
+        Err(_) => return Reply::error(ErrorCode::RequestTimeout).render(callback.as_ref()),
+    };
     let ctx = Ctx {
         state: &state,
         rt: &rt,
         spec: &spec,
-        ip: client_ip(peer, req.headers(), |ip| {
-            rt.settings.server.is_trusted_proxy(ip)
-        }),
+        ip,
         params: &params,
         accept_language: req
             .headers()

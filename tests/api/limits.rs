@@ -14,6 +14,9 @@ fn toml(fake: &FakeNexmo, redis: Option<&Redis>, limits: &str) -> String {
     format!(
         r#"
 {redis}
+# Bursts from one address: not held back by requests in progress.
+[server]
+max_connections_per_ip = 1000
 [nexmo]
 api_key = "{API_KEY}"
 api_secret = "{API_SECRET}"

@@ -8,6 +8,7 @@ mod check;
 mod common;
 mod config;
 mod fake_nexmo;
+mod hostile;
 mod limits;
 mod message;
 mod protection;

@@ -1,0 +1,70 @@
+//! Requests in progress per client: a slow client holds memory (its
+//! request head, its parameters) for as long as it keeps a request open,
+//! so one address may only have so many open at once. An entry lives only
+//! while its client has a request in progress, so the map is bounded by
+//! the open connections.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+#[derive(Default)]
+pub(crate) struct InFlight {
+    open: Mutex<HashMap<IpAddr, u32>>,
+}
+
+/// One request in progress; dropping it (the request ends, however) lets
+/// the client open another.
+pub(crate) struct Entered<'a> {
+    of: &'a InFlight,
+    client: IpAddr,
+}
+
+impl InFlight {
+    /// Counts a request of `client`, unless it already has `max` open.
+    pub(crate) fn enter(&self, client: IpAddr, max: u32) -> Option<Entered<'_>> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(client).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(Entered { of: self, client })
+    }
+}
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        let mut open = self.of.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.client) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.client);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_gets_max_requests_at_once_and_more_as_they_end() {
+        let f = InFlight::default();
+        let a: IpAddr = "203.0.113.7".parse().unwrap();
+        let b: IpAddr = "203.0.113.8".parse().unwrap();
+        let first = f.enter(a, 2);
+        let second = f.enter(a, 2);
+        assert!(first.is_some() && second.is_some());
+        assert!(f.enter(a, 2).is_none());
+        assert!(f.enter(b, 2).is_some(), "another client is not held");
+        drop(first);
+        assert!(f.enter(a, 2).is_some());
+        drop(second);
+        assert!(
+            f.open.lock().unwrap().is_empty(),
+            "entries end with their requests"
+        );
+    }
+}
