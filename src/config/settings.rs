@@ -95,7 +95,7 @@ impl Default for NexmoSettings {
         NexmoSettings {
             api_key: String::new(),
             api_secret: Secret::default(),
-            url: HttpUrl(DEFAULT_NEXMO_URL.clone()),
+            url: HttpUrl(url::Url::parse(NEXMO_URL).unwrap_or_else(|_| unreachable!("a URL"))),
             long_virtual_number: None,
             dry_run: false,
             timeout: Duration::from_secs(10),
@@ -104,9 +104,7 @@ impl Default for NexmoSettings {
     }
 }
 
-static DEFAULT_NEXMO_URL: std::sync::LazyLock<url::Url> = std::sync::LazyLock::new(|| {
-    url::Url::parse("https://rest.nexmo.com/sms/json").unwrap_or_else(|_| unreachable!())
-});
+const NEXMO_URL: &str = "https://rest.nexmo.com/sms/json";
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -581,11 +581,12 @@ async fn a_half_open_breaker_lets_exactly_one_request_probe_redis() {
     let app = TestApp::spawn(&toml);
     let m = "/m/?receiver=%2B4917612345678";
     assert_eq!(app.get(m).await.json()["status"], "ok");
-    // Redis hangs for 6 s: one request times out and opens the breaker.
+    // Redis hangs for 4 s (the steps below take about 2.7 s): one request
+    // times out and opens the breaker.
     let port = redis.port.to_string();
     let sleeper = std::thread::spawn(move || {
         std::process::Command::new("redis-cli")
-            .args(["-p", &port, "DEBUG", "SLEEP", "6"])
+            .args(["-p", &port, "DEBUG", "SLEEP", "4"])
             .output()
     });
     let start = Instant::now();
