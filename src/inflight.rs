@@ -1,39 +1,46 @@
-//! Requests in progress per client: a slow client holds memory (its
-//! request head, its parameters) for as long as it keeps a request open,
-//! so one address may only have so many open at once. An entry lives only
-//! while its client has a request in progress, so the map is bounded by
-//! the open connections.
+//! Connections and requests in progress per client: a slow client holds
+//! memory (a connection's buffers, a request head, its parameters) for as
+//! long as it keeps them open, so one address may only have so many open at
+//! once. An entry lives only while its client has something open, so the
+//! map is bounded by the open connections.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+/// Marks a connection opened past its address's cap: its requests are
+/// refused and it is closed.
+pub(crate) struct TooManyConnections;
 
 #[derive(Default)]
 pub(crate) struct InFlight {
     open: Mutex<HashMap<IpAddr, u32>>,
 }
 
-/// One request in progress; dropping it (the request ends, however) lets
-/// the client open another.
-pub(crate) struct Entered<'a> {
-    of: &'a InFlight,
+/// One connection or request in progress; dropping it (it ends, however)
+/// lets the client open another.
+pub(crate) struct Entered {
+    of: Arc<InFlight>,
     client: IpAddr,
 }
 
 impl InFlight {
-    /// Counts a request of `client`, unless it already has `max` open.
-    pub(crate) fn enter(&self, client: IpAddr, max: u32) -> Option<Entered<'_>> {
+    /// Counts one more of `client`'s, unless it already has `max` open.
+    pub(crate) fn enter(self: &Arc<Self>, client: IpAddr, max: u32) -> Option<Entered> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let n = open.entry(client).or_insert(0);
         if *n >= max {
             return None;
         }
         *n += 1;
-        Some(Entered { of: self, client })
+        Some(Entered {
+            of: self.clone(),
+            client,
+        })
     }
 }
 
-impl Drop for Entered<'_> {
+impl Drop for Entered {
     fn drop(&mut self) {
         let mut open = self.of.open.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(n) = open.get_mut(&self.client) {
@@ -51,7 +58,7 @@ mod tests {
 
     #[test]
     fn a_client_gets_max_requests_at_once_and_more_as_they_end() {
-        let f = InFlight::default();
+        let f = Arc::new(InFlight::default());
         let a: IpAddr = "203.0.113.7".parse().unwrap();
         let b: IpAddr = "203.0.113.8".parse().unwrap();
         let first = f.enter(a, 2);

@@ -25,11 +25,11 @@ pub(crate) fn query_value(query: &str, name: &str) -> Option<String> {
         .last()
 }
 
-/// The pairs of a query or form, at most `MAX_PARAMS` of them.
-fn pairs(bytes: &[u8]) -> Result<Vec<(String, String)>, ErrorCode> {
+/// The pairs of a query or form, at most `max` of them.
+fn pairs(bytes: &[u8], max: usize) -> Result<Vec<(String, String)>, ErrorCode> {
     let mut out = Vec::new();
     for (k, v) in url::form_urlencoded::parse(bytes) {
-        if out.len() == MAX_PARAMS {
+        if out.len() == max {
             return Err(ErrorCode::BadRequest);
         }
         out.push((k.into_owned(), v.into_owned()));
@@ -44,8 +44,10 @@ impl Params {
         mut payload: web::Payload,
         limit: usize,
     ) -> Result<Params, ErrorCode> {
-        let mut map: HashMap<String, String> =
-            pairs(req.query_string().as_bytes())?.into_iter().collect();
+        let query = pairs(req.query_string().as_bytes(), MAX_PARAMS)?;
+        // The query and the body together.
+        let left = MAX_PARAMS - query.len();
+        let mut map: HashMap<String, String> = query.into_iter().collect();
         let mut body = web::BytesMut::new();
         while let Some(chunk) = payload.next().await {
             let chunk = chunk.map_err(|_| ErrorCode::BadRequest)?;
@@ -68,8 +70,8 @@ impl Params {
             .trim()
             .to_ascii_lowercase();
         match ctype.as_str() {
-            "application/x-www-form-urlencoded" => map.extend(pairs(&body)?),
-            "application/json" | "text/json" => map.extend(json_pairs(&body)?),
+            "application/x-www-form-urlencoded" => map.extend(pairs(&body, left)?),
+            "application/json" | "text/json" => map.extend(json_pairs(&body, left)?),
             _ => return Err(ErrorCode::UnsupportedMediaType),
         }
         Ok(Params(map))
@@ -96,12 +98,12 @@ impl Params {
 
 /// A flat JSON object: strings, numbers and booleans become strings, `null`
 /// is absent, anything nested is refused.
-fn json_pairs(body: &[u8]) -> Result<Vec<(String, String)>, ErrorCode> {
+fn json_pairs(body: &[u8], max: usize) -> Result<Vec<(String, String)>, ErrorCode> {
     use serde_json::Value;
     let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(body) else {
         return Err(ErrorCode::InvalidJson);
     };
-    if obj.len() > MAX_PARAMS {
+    if obj.len() > max {
         return Err(ErrorCode::BadRequest);
     }
     let mut out = Vec::with_capacity(obj.len());
@@ -124,12 +126,12 @@ mod tests {
 
     #[test]
     fn json_bodies_are_flat_objects() {
-        let got = json_pairs(br#"{"a":"x","n":5,"b":true,"z":null}"#).unwrap();
+        let got = json_pairs(br#"{"a":"x","n":5,"b":true,"z":null}"#, MAX_PARAMS).unwrap();
         let mut got: Vec<String> = got.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
         got.sort();
         assert_eq!(got, ["a=x", "b=true", "n=5"]);
         for bad in [&br#"{"a":[1]}"#[..], br#"{"a":{}}"#, b"[]", b"\"x\"", b"{"] {
-            assert_eq!(json_pairs(bad), Err(ErrorCode::InvalidJson));
+            assert_eq!(json_pairs(bad, MAX_PARAMS), Err(ErrorCode::InvalidJson));
         }
     }
 
@@ -142,11 +144,11 @@ mod tests {
                 .join("&")
         };
         assert_eq!(
-            pairs(many(MAX_PARAMS).as_bytes()).map(|p| p.len()),
+            pairs(many(MAX_PARAMS).as_bytes(), MAX_PARAMS).map(|p| p.len()),
             Ok(MAX_PARAMS)
         );
         assert_eq!(
-            pairs(many(MAX_PARAMS + 1).as_bytes()),
+            pairs(many(MAX_PARAMS + 1).as_bytes(), MAX_PARAMS),
             Err(ErrorCode::BadRequest)
         );
     }

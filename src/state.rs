@@ -140,7 +140,9 @@ pub(crate) struct AppState {
     pub(crate) budget_alarms: Mutex<HashMap<String, Instant>>,
     /// Refusal lines, summarised so a flood is not a log flood.
     pub(crate) log_throttle: LogThrottle,
-    pub(crate) in_flight: InFlight,
+    /// Requests in progress per client, and connections per peer.
+    pub(crate) in_flight: Arc<InFlight>,
+    pub(crate) connections: Arc<InFlight>,
 }
 
 impl AppState {
@@ -151,7 +153,8 @@ impl AppState {
             shadow_refusals: Mutex::new(BTreeMap::new()),
             budget_alarms: Mutex::new(HashMap::new()),
             log_throttle: LogThrottle::default(),
-            in_flight: InFlight::default(),
+            in_flight: Arc::default(),
+            connections: Arc::default(),
         }
     }
 

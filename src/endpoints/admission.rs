@@ -294,6 +294,9 @@ impl Ctx<'_> {
             window: rule.window,
             kind,
             shadow: rule.shadow,
+            // Client-chosen keys may be forgotten when the store is full;
+            // these are as many as the configuration makes.
+            pinned: matches!(rule.per, Per::Endpoint | Per::Country),
         })
     }
 }
@@ -305,6 +308,7 @@ fn budget_check(key: String, max: u64, b: &Budget, t: &Target) -> Check {
         window: b.window,
         kind: CheckKind::Count { cost: t.parts },
         shadow: b.shadow,
+        pinned: true,
     }
 }
 

@@ -66,6 +66,8 @@ impl Window {
 type Shard = LruCache<u64, Window>;
 
 pub(crate) struct MemoryLimiter {
+    /// `SHARDS` bounded LRU maps, then one unbounded map for pinned checks
+    /// (last, so the lock order stays the index order).
     shards: Box<[Mutex<Shard>]>,
     hasher: RandomState,
     evictions: AtomicU64,
@@ -100,10 +102,10 @@ impl MemoryLimiter {
     pub(crate) fn new(capacity: usize) -> MemoryLimiter {
         let per_shard = capacity.div_ceil(SHARDS).max(1);
         let cap = std::num::NonZeroUsize::MIN.saturating_add(per_shard - 1);
+        let bounded = (0..SHARDS).map(|_| LruCache::new(cap));
+        let pinned = std::iter::once(LruCache::unbounded());
         MemoryLimiter {
-            shards: (0..SHARDS)
-                .map(|_| Mutex::new(LruCache::new(cap)))
-                .collect(),
+            shards: bounded.chain(pinned).map(Mutex::new).collect(),
             hasher: RandomState::new(),
             evictions: AtomicU64::new(0),
             last_warning: Mutex::new(None),
@@ -117,14 +119,19 @@ impl MemoryLimiter {
         self.evictions.load(Ordering::Relaxed)
     }
 
-    fn slot(&self, key: &str) -> (usize, u64) {
-        let h = self.hasher.hash_one(key);
-        ((h >> 58) as usize % SHARDS, h)
+    fn slot(&self, c: &Check) -> (usize, u64) {
+        let h = self.hasher.hash_one(&c.key);
+        let shard = if c.pinned {
+            SHARDS
+        } else {
+            (h >> 58) as usize % SHARDS
+        };
+        (shard, h)
     }
 
     /// Locks the shards of `checks` in shard order.
     fn lock(&self, checks: &[Check]) -> (Locked<'_>, Vec<(usize, u64)>) {
-        let slots: Vec<(usize, u64)> = checks.iter().map(|c| self.slot(&c.key)).collect();
+        let slots: Vec<(usize, u64)> = checks.iter().map(|c| self.slot(c)).collect();
         let mut order: Vec<usize> = slots.iter().map(|s| s.0).collect();
         order.sort_unstable();
         order.dedup();
@@ -237,6 +244,7 @@ mod tests {
             window: Duration::from_secs(secs),
             kind: CheckKind::Count { cost: 1 },
             shadow: false,
+            pinned: false,
         }
     }
 
@@ -421,5 +429,21 @@ mod tests {
         );
         assert!(after < 150 << 20, "RSS grew by {} MiB", after >> 20);
         assert!(l.evictions() >= 100_000 - SHARDS as u64 * 100);
+    }
+
+    #[test]
+    fn a_flood_of_new_clients_never_forgets_a_pinned_budget() {
+        let l = MemoryLimiter::new(SHARDS);
+        let t0 = Instant::now();
+        let budget = [Check {
+            pinned: true,
+            ..check("budget", 1, 60)
+        }];
+        assert_eq!(l.decide_at(&budget, t0), Decision::allowed());
+        for i in 0..(SHARDS * 20) {
+            l.decide_at(&[check(&format!("client-{i}"), 5, 60)], t0);
+        }
+        assert!(l.evictions() > 0);
+        assert!(matches!(l.decide_at(&budget, t0), Decision::Limited { .. }));
     }
 }

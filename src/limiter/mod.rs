@@ -34,6 +34,10 @@ pub(crate) struct Check {
     pub(crate) window: Duration,
     pub(crate) kind: CheckKind,
     pub(crate) shadow: bool,
+    /// Never forgotten by a full in-process store: budgets, endpoint and
+    /// country counters, as many as the configuration makes, which a flood
+    /// of new clients must not reset.
+    pub(crate) pinned: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

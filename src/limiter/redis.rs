@@ -230,7 +230,11 @@ impl RedisLimiter {
                 );
                 h.down = Some((now, now + PROBE_INTERVAL));
             }
-            (Err(_), Some((since, _))) => h.down = Some((since, now + PROBE_INTERVAL)),
+            // A late error of a request from before the outage must not cut
+            // short the wait the probe claimed.
+            (Err(_), Some((since, retry))) => {
+                h.down = Some((since, retry.max(now + PROBE_INTERVAL)))
+            }
             (Ok(_), None) => {}
         }
     }

@@ -89,3 +89,40 @@ async fn two_thousand_slow_requests_from_one_address_hold_little_and_not_for_lon
     eprintln!("RSS after all closed: {after} MiB");
     assert!(after < 160, "the proxy holds {after} MiB");
 }
+
+/// One raw request on a new connection; its status code.
+fn raw_get(port: u16, path: &str) -> u16 {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let head = format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    let _ = s.write_all(head.as_bytes());
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    status_of(&answer)
+}
+
+#[actix_web::test]
+async fn idle_connections_count_against_their_address() {
+    let app = TestApp::spawn("[server]\nmax_connections_per_ip = 4\n[validation]\nlimits = []\n");
+    let port: u16 = app.base.rsplit(':').next().unwrap().parse().unwrap();
+    let path = "/validate_number/?number=1";
+    assert_eq!(raw_get(port, path), 200);
+    // Four connections that send nothing hold the address's four places,
+    // whichever path a fifth asks for.
+    let idle: Vec<TcpStream> = (0..4)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    let start = Instant::now();
+    while raw_get(port, path) != 429 {
+        assert!(start.elapsed() < Duration::from_secs(3), "never refused");
+    }
+    assert_eq!(raw_get(port, "/nowhere/"), 429);
+    drop(idle);
+    let start = Instant::now();
+    while raw_get(port, path) != 200 {
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "never admitted again"
+        );
+    }
+}
