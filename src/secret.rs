@@ -71,7 +71,12 @@ pub(crate) fn is_secret_path(path: &[String]) -> bool {
 /// `***`, even when the line is too broken to parse.
 pub(crate) fn hide_in(message: &str, toml: &str) -> String {
     let mut out = message.to_string();
-    for (key, value) in toml.lines().filter_map(|l| l.split_once('=')) {
+    // Each `key = value` of a line, also inside an inline table.
+    let assignments = toml
+        .lines()
+        .flat_map(|l| l.split([',', '{', '}']))
+        .filter_map(|a| a.split_once('='));
+    for (key, value) in assignments {
         let key = key.trim().to_ascii_lowercase();
         let value = value.trim().trim_start_matches(['"', '\'']);
         let value = value.trim_end_matches(['"', '\'']).trim();

@@ -496,6 +496,7 @@ fn a_secret_on_a_line_the_parser_quotes_is_hidden() {
         "[redis]\nurl = \"redis://:topsecret-3@h/0\" x\n",
         "[nexmo]\napi_secret = [\"topsecret-4\"]\n",
         "[nexmo]\napi_secret = 12345678901\n",
+        "nexmo = { api_key = \"k\", api_secret = \"topsecret-5 }\n",
     ] {
         let (ok, out, err) = check(Some(toml), &[], &[]);
         assert!(!ok, "{toml}");
