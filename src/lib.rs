@@ -25,8 +25,9 @@
 //! - services: `nexmo`, `geo`, `policy`, `limiter`, `client`;
 //! - configuration: `config` (`load()` for start-up, `--check` and reload);
 //! - leaves, which use only leaves: `cli`, `params` (→ `response`),
-//!   `response`, `phone`, `template` (→ `gsm`), `gsm`, `secret`, `throttle`,
-//!   `tolerant`.
+//!   `response`, `phone`, `template` (→ `gsm`), `gsm`, `secret`, `throttle`
+//!   (refusal log summaries), `inflight` (open connections and requests per
+//!   client), `tolerant`.
 
 pub mod check;
 pub mod cli;
