@@ -1,16 +1,11 @@
-//! Connections and requests in progress per client: a slow client holds
-//! memory (a connection's buffers, a request head, its parameters) for as
-//! long as it keeps them open, so one address may only have so many open at
-//! once. An entry lives only while its client has something open, so the
+//! Requests in progress per client: a slow client holds memory (its
+//! request head, its parameters) for as long as it keeps a request open,
+//! so one address may only have so many open at once. An entry lives only while its client has something open, so the
 //! map is bounded by the open connections.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-
-/// Marks a connection opened past its address's cap: its requests are
-/// refused and it is closed.
-pub(crate) struct TooManyConnections;
 
 #[derive(Default)]
 pub(crate) struct InFlight {

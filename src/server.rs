@@ -2,13 +2,11 @@
 //! reload watcher and the HTTP server, and runs until SIGINT/SIGTERM.
 //! Nothing below imports this module.
 
-use crate::client::counted_as;
 use crate::config::{Settings, Sources};
 use crate::endpoints;
-use crate::inflight::TooManyConnections;
 use crate::nexmo::NexmoClient;
 use crate::state::{AppState, BuildError, Runtime};
-use actix_web::dev::{Extensions, Server};
+use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -17,7 +15,6 @@ use std::sync::Arc;
 /// one per core) and its connection bounds.
 fn serve(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<Server> {
     let settings = state.snapshot().settings.server.clone();
-    let counting = state.clone();
     let data = web::Data::from(state);
     let workers = match settings.workers {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -30,7 +27,6 @@ fn serve(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<Server>
             .app_data(web::Data::new(NexmoClient::new()))
             .default_service(web::to(endpoints::dispatch))
     })
-    .on_connect(move |conn, ext| count_connection(&counting, conn, ext))
     .workers(workers)
     // actix counts per worker; the setting is for all of them.
     .max_connections(settings.max_connections.get().div_ceil(workers))
@@ -38,36 +34,6 @@ fn serve(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<Server>
     .client_request_timeout(settings.client_timeout)
     .listen(listener)?;
     Ok(server.run())
-}
-
-/// Counts a new connection against its peer's cap (a trusted proxy carries
-/// many clients and is not capped); past the cap it is marked, and its
-/// requests are refused before anything of them is stored.
-fn count_connection(state: &AppState, conn: &dyn std::any::Any, ext: &mut Extensions) {
-    let Some(peer) = conn
-        .downcast_ref::<actix_web::rt::net::TcpStream>()
-        .and_then(|tcp| tcp.peer_addr().ok())
-    else {
-        return;
-    };
-    let rt = state.snapshot();
-    let server = &rt.settings.server;
-    let ip = peer.ip().to_canonical();
-    if server.is_trusted_proxy(&ip) {
-        return;
-    }
-    let client = counted_as(ip, rt.settings.limits.ipv6_prefix);
-    match state
-        .connections
-        .enter(client, server.max_connections_per_ip.get())
-    {
-        Some(open) => {
-            ext.insert(open);
-        }
-        None => {
-            ext.insert(TooManyConnections);
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -140,9 +140,8 @@ pub(crate) struct AppState {
     pub(crate) budget_alarms: Mutex<HashMap<String, Instant>>,
     /// Refusal lines, summarised so a flood is not a log flood.
     pub(crate) log_throttle: LogThrottle,
-    /// Requests in progress per client, and connections per peer.
+    /// Requests in progress per client.
     pub(crate) in_flight: Arc<InFlight>,
-    pub(crate) connections: Arc<InFlight>,
 }
 
 impl AppState {
@@ -154,7 +153,6 @@ impl AppState {
             budget_alarms: Mutex::new(HashMap::new()),
             log_throttle: LogThrottle::default(),
             in_flight: Arc::default(),
-            connections: Arc::default(),
         }
     }
 

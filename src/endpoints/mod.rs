@@ -13,7 +13,6 @@ use admission::Target;
 use crate::client::{client_ip, counted_as};
 use crate::config::{EndpointKind, EndpointSpec};
 use crate::geo::{self, Hints};
-use crate::inflight::TooManyConnections;
 use crate::nexmo::NexmoClient;
 use crate::params::{self, Params};
 use crate::phone::Country;
@@ -53,11 +52,6 @@ pub(crate) async fn dispatch(
     state: web::Data<AppState>,
     nexmo: web::Data<NexmoClient>,
 ) -> HttpResponse {
-    if req.conn_data::<TooManyConnections>().is_some() {
-        return Reply::error(ErrorCode::TooManyRequests)
-            .retry_after(1)
-            .render(None);
-    }
     let rt = state.snapshot();
     let query_callback = params::query_value(req.query_string(), "callback");
     let callback = match Callback::parse(query_callback.as_deref()) {
