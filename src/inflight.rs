@@ -1,6 +1,7 @@
-//! Requests in progress per client: a slow client holds memory (its
-//! request head, its parameters) for as long as it keeps a request open,
-//! so one address may only have so many open at once. An entry lives only while its client has something open, so the
+//! Connections and requests in progress per client: a slow client holds
+//! memory (a connection's buffers, a request head, its parameters) for as
+//! long as it keeps them open, so one address may only have so many open at
+//! once. An entry lives only while its client has something open, so the
 //! map is bounded by the open connections.
 
 use std::collections::HashMap;

@@ -26,7 +26,7 @@
 //! - configuration: `config` (`load()` for start-up, `--check` and reload);
 //! - leaves, which use only leaves: `cli`, `params` (→ `response`),
 //!   `response`, `phone`, `template` (→ `gsm`), `gsm`, `secret`, `throttle`
-//!   (refusal log summaries), `inflight` (requests in progress per
+//!   (refusal log summaries), `inflight` (connections and requests in progress per
 //!   client), `tolerant`.
 
 pub mod check;

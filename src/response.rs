@@ -176,13 +176,7 @@ impl Reply {
     }
 
     pub(crate) fn render(self, callback: Option<&Callback>) -> HttpResponse {
-        // `</` and the JS line separators are escaped so the body is also
-        // safe inside a <script> and in pre-ES2019 engines.
-        let json = Value::Object(self.body)
-            .to_string()
-            .replace("</", "<\\/")
-            .replace('\u{2028}', "\\u2028")
-            .replace('\u{2029}', "\\u2029");
+        let json = json_text(self.body);
         let mut b = HttpResponse::build(self.status);
         b.insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
             .insert_header((header::CACHE_CONTROL, "no-store"));
@@ -202,6 +196,35 @@ impl Reply {
             None => b.content_type("application/json; charset=utf-8").body(json),
         }
     }
+
+    /// The same answer as plain JSON in raw HTTP/1.1 bytes, closing the
+    /// connection: for a connection refused when it is accepted, before
+    /// actix has read (or buffered) anything of it.
+    pub(crate) fn render_raw(self) -> Vec<u8> {
+        let json = json_text(self.body);
+        let mut head = format!(
+            "HTTP/1.1 {} {}\r\ncontent-type: application/json; charset=utf-8\r\n\
+             x-content-type-options: nosniff\r\ncache-control: no-store\r\nconnection: close\r\n",
+            self.status.as_u16(),
+            self.status.canonical_reason().unwrap_or("")
+        );
+        if let Some(s) = self.retry_after {
+            head.push_str(&format!("retry-after: {s}\r\n"));
+        }
+        head.push_str(&format!("content-length: {}\r\n\r\n", json.len()));
+        head.push_str(&json);
+        head.into_bytes()
+    }
+}
+
+/// `</` and the JS line separators are escaped so the body is also safe
+/// inside a <script> and in pre-ES2019 engines.
+fn json_text(body: Map<String, Value>) -> String {
+    Value::Object(body)
+        .to_string()
+        .replace("</", "<\\/")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
 }
 
 #[cfg(test)]

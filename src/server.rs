@@ -2,11 +2,14 @@
 //! reload watcher and the HTTP server, and runs until SIGINT/SIGTERM.
 //! Nothing below imports this module.
 
+use crate::client::counted_as;
 use crate::config::{Settings, Sources};
 use crate::endpoints;
 use crate::nexmo::NexmoClient;
+use crate::response::{ErrorCode, Reply};
 use crate::state::{AppState, BuildError, Runtime};
-use actix_web::dev::Server;
+use actix_web::dev::{Extensions, Server};
+use actix_web::rt::net::TcpStream;
 use actix_web::{web, App, HttpServer};
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -15,6 +18,7 @@ use std::sync::Arc;
 /// one per core) and its connection bounds.
 fn serve(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<Server> {
     let settings = state.snapshot().settings.server.clone();
+    let counting = state.clone();
     let data = web::Data::from(state);
     let workers = match settings.workers {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -27,6 +31,7 @@ fn serve(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<Server>
             .app_data(web::Data::new(NexmoClient::new()))
             .default_service(web::to(endpoints::dispatch))
     })
+    .on_connect(move |conn, ext| count_connection(&counting, conn, ext))
     .workers(workers)
     // actix counts per worker; the setting is for all of them.
     .max_connections(settings.max_connections.get().div_ceil(workers))
@@ -34,6 +39,45 @@ fn serve(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<Server>
     .client_request_timeout(settings.client_timeout)
     .listen(listener)?;
     Ok(server.run())
+}
+
+/// Counts a new connection against its peer's cap (counted as the `ip`
+/// rule counts addresses; a trusted proxy carries many clients and is not
+/// capped). The count lives in the connection's data, so it ends with the
+/// connection, however it ends. Past the cap the connection is answered and
+/// closed here, before actix reads (and buffers) anything of it.
+fn count_connection(state: &AppState, conn: &dyn std::any::Any, ext: &mut Extensions) {
+    let Some(tcp) = conn.downcast_ref::<TcpStream>() else {
+        return;
+    };
+    let Ok(peer) = tcp.peer_addr() else {
+        return;
+    };
+    let rt = state.snapshot();
+    let server = &rt.settings.server;
+    let ip = peer.ip().to_canonical();
+    if server.is_trusted_proxy(&ip) {
+        return;
+    }
+    let client = counted_as(ip, rt.settings.limits.ipv6_prefix);
+    let max = server.max_connections_per_ip.get();
+    match state.connections.enter(client, max) {
+        Some(open) => {
+            ext.insert(open);
+        }
+        None => {
+            // A fresh socket's send buffer is empty, so the short answer
+            // fits (written directly: tokio does not yet know the socket is
+            // writable); closing both ways makes actix see the end at once.
+            let answer = Reply::error(ErrorCode::TooManyRequests).retry_after(1);
+            let socket = socket2::SockRef::from(tcp);
+            let _ = socket.send(&answer.render_raw());
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+            let line = format!("refused a connection from {client}: it has {max} open");
+            let kind = "connections over server.max_connections_per_ip";
+            state.log_throttle.log(log::Level::Info, kind, &line);
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

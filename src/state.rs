@@ -140,8 +140,10 @@ pub(crate) struct AppState {
     pub(crate) budget_alarms: Mutex<HashMap<String, Instant>>,
     /// Refusal lines, summarised so a flood is not a log flood.
     pub(crate) log_throttle: LogThrottle,
-    /// Requests in progress per client.
+    /// Requests in progress per client (behind trusted proxies too).
     pub(crate) in_flight: Arc<InFlight>,
+    /// Open connections per peer address (idle ones too).
+    pub(crate) connections: Arc<InFlight>,
 }
 
 impl AppState {
@@ -153,6 +155,7 @@ impl AppState {
             budget_alarms: Mutex::new(HashMap::new()),
             log_throttle: LogThrottle::default(),
             in_flight: Arc::default(),
+            connections: Arc::default(),
         }
     }
 
