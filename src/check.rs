@@ -62,6 +62,10 @@ impl fmt::Display for Settings {
             "nexmo: url {}, api_key {:?}, api_secret {}, timeout {:?}, dry_run {}",
             *n.url, n.api_key, n.api_secret, n.timeout, n.dry_run
         )?;
+        if !n.signature_secret.is_empty() {
+            let method = n.signature_method.as_str();
+            writeln!(f, "nexmo signatures: {method} (sends signed, no api_secret sent; receipts must be signed)")?;
+        }
         if let Some(lvn) = &n.long_virtual_number {
             writeln!(f, "nexmo long virtual number (for +1): {lvn}")?;
         }

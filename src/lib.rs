@@ -47,6 +47,7 @@ mod reload;
 mod response;
 mod secret;
 pub mod server;
+mod signature;
 mod state;
 mod template;
 mod throttle;

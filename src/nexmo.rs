@@ -7,6 +7,7 @@
 use crate::config::NexmoSettings;
 use crate::gsm;
 use crate::phone::PhoneNumber;
+use crate::signature;
 use serde_json::Value;
 use std::sync::Once;
 use std::time::Duration;
@@ -19,6 +20,23 @@ pub(crate) struct Sms<'a> {
     pub(crate) from: &'a str,
     pub(crate) to: &'a PhoneNumber,
     pub(crate) text: &'a str,
+    /// Echoed in delivery receipts: the endpoint's path.
+    pub(crate) client_ref: &'a str,
+}
+
+/// Nexmo's `client-ref` is at most 40 characters: longer paths keep their
+/// first 40, so the same path always gives the same reference.
+pub(crate) fn client_ref(path: &str) -> &str {
+    match path.char_indices().nth(40) {
+        Some((cut, _)) => &path[..cut],
+        None => path,
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,30 +96,41 @@ impl NexmoClient {
         NexmoClient { client }
     }
 
-    /// The form Nexmo receives, in a fixed order.
-    fn form<'a>(settings: &'a NexmoSettings, sms: &'a Sms<'a>) -> Vec<(&'static str, &'a str)> {
+    /// The form Nexmo receives, in a fixed order. With a signature secret
+    /// it is signed and carries no API secret (Nexmo refuses both).
+    fn form(settings: &NexmoSettings, sms: &Sms<'_>, now: u64) -> Vec<(&'static str, String)> {
         let from = match &settings.long_virtual_number {
             Some(lvn) if sms.to.e164().starts_with("+1") => lvn.as_str(),
             _ => sms.from,
         };
-        let mut form = vec![
-            ("api_key", settings.api_key.as_str()),
-            ("api_secret", settings.api_secret.expose()),
-            ("from", from),
-            ("to", sms.to.e164_digits()),
-            ("text", sms.text),
-            (
-                "type",
-                if gsm::is_gsm(sms.text) {
-                    "text"
-                } else {
-                    "unicode"
-                },
-            ),
-        ];
+        let kind = if gsm::is_gsm(sms.text) {
+            "text"
+        } else {
+            "unicode"
+        };
+        let mut form = vec![("api_key", settings.api_key.clone())];
+        if settings.signature_secret.is_empty() {
+            form.push(("api_secret", settings.api_secret.expose().to_string()));
+        }
+        form.extend([
+            ("from", from.to_string()),
+            ("to", sms.to.e164_digits().to_string()),
+            ("text", sms.text.to_string()),
+            ("type", kind.to_string()),
+            ("client-ref", client_ref(sms.client_ref).to_string()),
+        ]);
         if let Some(url) = &settings.dlr_url {
-            form.push(("status-report-req", "1"));
-            form.push(("callback", url.as_str()));
+            form.push(("status-report-req", "true".to_string()));
+            form.push(("callback", url.clone()));
+        }
+        if !settings.signature_secret.is_empty() {
+            form.push(("timestamp", now.to_string()));
+            let sig = signature::sign(
+                form.iter().map(|(k, v)| (*k, v.as_str())),
+                settings.signature_secret.expose(),
+                settings.signature_method,
+            );
+            form.push(("sig", sig));
         }
         form
     }
@@ -111,7 +140,7 @@ impl NexmoClient {
         settings: &NexmoSettings,
         sms: &Sms<'_>,
     ) -> Result<Sent, NexmoError> {
-        let form = Self::form(settings, sms);
+        let form = Self::form(settings, sms, unix_now());
         match self.send_once(settings, &form).await {
             Err(Attempt::Throttled { wait, .. }) => {
                 log::warn!(
@@ -130,7 +159,7 @@ impl NexmoClient {
     async fn send_once(
         &self,
         settings: &NexmoSettings,
-        form: &[(&str, &str)],
+        form: &[(&str, String)],
     ) -> Result<Sent, Attempt> {
         let mut resp = self
             .client
@@ -199,13 +228,16 @@ fn read_reply(body: &[u8]) -> Result<Sent, Attempt> {
         return Err(bad("empty messages array"));
     }
     let mut ids = Vec::new();
+    let mut accepted = 0;
     let mut first_failure: Option<NexmoError> = None;
     let mut all_throttled = true;
     for m in messages {
         let status = field(m, "status").ok_or_else(|| bad("a message without status"))?;
         if status == "0" {
             all_throttled = false;
-            ids.push(field(m, "message-id").unwrap_or_default());
+            accepted += 1;
+            // A part without an id is counted, never reported as "".
+            ids.extend(field(m, "message-id").filter(|id| !id.is_empty()));
         } else {
             all_throttled &= status == "1";
             if first_failure.is_none() {
@@ -225,7 +257,7 @@ fn read_reply(body: &[u8]) -> Result<Sent, Attempt> {
     }
     match first_failure {
         None => Ok(Sent {
-            parts: ids.len(),
+            parts: accepted,
             message_ids: ids,
         }),
         Some(error) if all_throttled => {
@@ -233,7 +265,7 @@ fn read_reply(body: &[u8]) -> Result<Sent, Attempt> {
             Err(Attempt::Throttled { wait, error })
         }
         Some(error) => Err(Attempt::Failed(NexmoError {
-            accepted_parts: ids.len(),
+            accepted_parts: accepted,
             ..error
         })),
     }

@@ -25,6 +25,12 @@ struct Args {
     /// The API secret it accepts.
     #[arg(long, default_value = "testsecret")]
     api_secret: String,
+    /// Also accept requests signed with this signature secret.
+    #[arg(long)]
+    signature_secret: Option<String>,
+    /// The signature method: md5hash, md5, sha1, sha256 or sha512.
+    #[arg(long, default_value = "md5hash")]
+    signature_method: String,
     /// How long the slow magic receiver waits, in ms.
     #[arg(long, default_value_t = 3000)]
     slow_ms: u64,
@@ -32,17 +38,20 @@ struct Args {
 
 fn main() -> std::io::Result<()> {
     let args = Args::parse();
+    let mut fake = FakeNexmo::new(
+        &args.api_key,
+        &args.api_secret,
+        Duration::from_millis(args.slow_ms),
+    );
+    if let Some(secret) = &args.signature_secret {
+        fake = fake
+            .with_signature(secret, &args.signature_method)
+            .map_err(std::io::Error::other)?;
+    }
     let listener = TcpListener::bind((args.host.as_str(), args.port))?;
     let addr = listener.local_addr()?;
     actix_web::rt::System::new().block_on(async move {
-        let server = serve(
-            listener,
-            FakeNexmo::new(
-                &args.api_key,
-                &args.api_secret,
-                Duration::from_millis(args.slow_ms),
-            ),
-        )?;
+        let server = serve(listener, fake)?;
         let mut out = std::io::stdout();
         writeln!(out, "fake-nexmo listening on http://{addr}")?;
         for (code, what) in MAGIC {

@@ -7,6 +7,7 @@ pub(crate) use super::values::Per;
 use super::values::{self, HttpUrl, Net};
 use crate::phone::{Country, NumberKind};
 use crate::secret::Secret;
+use crate::signature;
 use crate::template::{Pattern, Template};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -88,6 +89,10 @@ pub(crate) struct NexmoSettings {
     pub(crate) timeout: Duration,
     /// Per-message delivery-receipt URL sent as `callback` (legacy `NEXMO_DLR_URL`).
     pub(crate) dlr_url: Option<String>,
+    /// Signs sends (instead of sending `api_secret`) and receipts must be
+    /// signed with it.
+    pub(crate) signature_secret: Secret,
+    pub(crate) signature_method: signature::Method,
 }
 
 impl Default for NexmoSettings {
@@ -100,6 +105,8 @@ impl Default for NexmoSettings {
             dry_run: false,
             timeout: Duration::from_secs(10),
             dlr_url: None,
+            signature_secret: Secret::default(),
+            signature_method: signature::Method::default(),
         }
     }
 }

@@ -31,6 +31,7 @@ pub(super) async fn handle(ctx: &Ctx<'_>, m: &MessageSpec, nexmo: &NexmoClient) 
         from: &m.sender,
         to: &number,
         text: &text,
+        client_ref: &ctx.spec.path,
     };
     match nexmo.send(&ctx.rt.settings.nexmo, &sms).await {
         Ok(sent) => sent_reply(ctx, &number, sent),

@@ -50,6 +50,8 @@ struct Received {
 pub struct FakeNexmo {
     api_key: String,
     api_secret: String,
+    /// Accepts signed requests made with this secret and method.
+    signature: Option<(String, crate::signature::Method)>,
     slow: Duration,
     log: Mutex<Vec<Received>>,
     balance_micro: AtomicU64,
@@ -61,11 +63,22 @@ impl FakeNexmo {
         FakeNexmo {
             api_key: api_key.into(),
             api_secret: api_secret.into(),
+            signature: None,
             slow,
             log: Mutex::new(Vec::new()),
             balance_micro: AtomicU64::new(100_000_000),
             throttled_once: Mutex::new(Default::default()),
         }
+    }
+
+    /// Also accepts requests signed with `secret` by `method` (`md5hash`,
+    /// `md5`, `sha1`, `sha256`, `sha512`), as an account with signing
+    /// enabled does.
+    pub fn with_signature(mut self, secret: &str, method: &str) -> Result<FakeNexmo, String> {
+        let method = crate::signature::Method::parse(method)
+            .ok_or_else(|| format!("unknown signature method {method:?}"))?;
+        self.signature = Some((secret.to_string(), method));
+        Ok(self)
     }
 }
 

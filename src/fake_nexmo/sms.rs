@@ -7,6 +7,7 @@
 use super::{FakeNexmo, Received, MAGIC_PREFIX};
 use crate::gsm::{self, Encoding};
 use crate::params::Params;
+use crate::signature;
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
@@ -34,10 +35,10 @@ pub(super) async fn sms(
     };
     let params = params.into_inner();
     record(&fake, &req, &params);
-    let get = |k: &str| params.get(k).map(String::as_str).filter(|s| !s.is_empty());
-    if let Err(refusal) = authenticate(&fake, &req, &get) {
+    if let Err(refusal) = authenticate(&fake, &req, &params) {
         return ok(refusal);
     }
+    let get = |k: &str| params.get(k).map(String::as_str).filter(|s| !s.is_empty());
     let sms = match Sms::read(&get) {
         Ok(sms) => sms,
         Err(refusal) => return ok(refusal),
@@ -71,11 +72,15 @@ fn record(fake: &FakeNexmo, req: &HttpRequest, params: &HashMap<String, String>)
         .push(received);
 }
 
-fn authenticate<'a>(
+/// Credentials as the API checks them: a key and either its secret
+/// (parameters or HTTP Basic) or a signature made with the signature
+/// secret, never both.
+fn authenticate(
     fake: &FakeNexmo,
     req: &HttpRequest,
-    get: &impl Fn(&str) -> Option<&'a str>,
+    params: &HashMap<String, String>,
 ) -> Result<(), Value> {
+    let get = |k: &str| params.get(k).map(String::as_str).filter(|s| !s.is_empty());
     let (key, secret) = match basic_auth(req) {
         Some((k, s)) => (Some(k), Some(s)),
         None => (
@@ -86,6 +91,22 @@ fn authenticate<'a>(
     let Some(key) = key else {
         return Err(error_body(2, "Missing api_key", None));
     };
+    if get("sig").is_some() {
+        if secret.is_some() {
+            return Err(error_body(32, status_text(32), None));
+        }
+        let Some((sig_secret, method)) = &fake.signature else {
+            return Err(error_body(14, status_text(14), None));
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let all = params.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        if key != fake.api_key || signature::verify(all, sig_secret, *method, now).is_err() {
+            return Err(error_body(14, status_text(14), None));
+        }
+        return Ok(());
+    }
     let Some(secret) = secret else {
         return Err(error_body(2, "Missing api_secret", None));
     };

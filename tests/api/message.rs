@@ -59,9 +59,58 @@ async fn a_message_is_sent_as_a_form_post_and_answered_with_its_ids() {
     let p = params(r);
     let want = json!({
         "api_key": API_KEY, "api_secret": API_SECRET, "from": "Acme",
-        "to": "4917612345678", "text": "Welcome to Example", "type": "text"
+        "to": "4917612345678", "text": "Welcome to Example", "type": "text",
+        "client-ref": "/message/"
     });
     assert_eq!(Value::Object(p.clone()), want);
+}
+
+/// `config` with signing instead of the API secret.
+fn signed_config(fake: &FakeNexmo, secret: &str, method: &str) -> String {
+    config(fake, "").replace(
+        &format!("api_secret = \"{API_SECRET}\"\n"),
+        &format!("signature_secret = \"{secret}\"\nsignature_method = \"{method}\"\n"),
+    )
+}
+
+#[actix_web::test]
+async fn signed_sends_carry_no_api_secret_and_need_the_same_signature_secret() {
+    for method in ["md5hash", "md5", "sha1", "sha256", "sha512"] {
+        let fake = FakeNexmo::start_with(&[
+            "--signature-secret",
+            "sig-secret-1",
+            "--signature-method",
+            method,
+        ]);
+        let app = TestApp::spawn(&signed_config(&fake, "sig-secret-1", method));
+        let a = app.get("/message/?receiver=%2B4917612345678").await.json();
+        assert_eq!(a["status"], "ok", "{method}: {a}");
+        let got = fake.received().await;
+        let p = params(&got[0]);
+        assert!(p.get("api_secret").is_none(), "{method}: {p:?}");
+        assert!(p["sig"].as_str().unwrap().len() >= 32, "{p:?}");
+        let stamp: u64 = p["timestamp"].as_str().unwrap().parse().unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert!(now.abs_diff(stamp) < 60, "{stamp}");
+        assert!(!app.logs().contains("sig-secret-1"));
+    }
+    // Another secret, or another method, is refused by Nexmo with status 14.
+    let fake = FakeNexmo::start_with(&[
+        "--signature-secret",
+        "sig-secret-1",
+        "--signature-method",
+        "sha256",
+    ]);
+    for (secret, method) in [("sig-secret-2", "sha256"), ("sig-secret-1", "sha512")] {
+        let app = TestApp::spawn(&signed_config(&fake, secret, method));
+        let a = app.get("/message/?receiver=%2B4917612345678").await.json();
+        assert_eq!(a["error"], "nexmo_error", "{a}");
+        assert_eq!(a["nexmo_status"], "14", "{a}");
+        assert_eq!(a["nexmo_error_text"], "Invalid Signature");
+    }
 }
 
 #[actix_web::test]

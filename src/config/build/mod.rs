@@ -69,7 +69,8 @@ pub(super) fn settings(
             (
                 "api_secret",
                 "NEXMO_API_SECRET",
-                raw.nexmo.api_secret.is_empty(),
+                // Signed sends carry no API secret.
+                raw.nexmo.api_secret.is_empty() && raw.nexmo.signature_secret.is_empty(),
             ),
         ];
         for (key, var, _) in missing.iter().filter(|m| m.2) {
