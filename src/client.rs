@@ -61,10 +61,21 @@ pub(crate) fn client_ip(
     headers: &HeaderMap,
     is_trusted: impl Fn(&IpAddr) -> bool,
 ) -> IpAddr {
-    match forwarded_client(peer, headers, is_trusted) {
+    unwrapped(forwarded_client(peer, headers, is_trusted))
+}
+
+/// `ip` with an embedded IPv4 client taken out of its IPv6 wrapping.
+fn unwrapped(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
         IpAddr::V6(a) => embedded_ipv4(a).map_or(IpAddr::V6(a), IpAddr::V4),
         v4 => v4,
     }
+}
+
+/// A connection's peer as the `ip` rule counts a client that reaches us
+/// directly (an embedded IPv4 address unwrapped, IPv6 cut to its prefix).
+pub(crate) fn peer_counted_as(peer: IpAddr, ipv6_prefix: u8) -> IpAddr {
+    counted_as(unwrapped(peer), ipv6_prefix)
 }
 
 /// The client address for a request from `peer`.
@@ -193,5 +204,24 @@ mod tests {
             let want = v4.map_or_else(|| ip(v6), ip);
             assert_eq!(client_ip(ip(v6), &headers(&[]), |_| false), want, "{v6}");
         }
+    }
+
+    #[test]
+    fn a_peer_is_counted_as_the_ip_rule_counts_a_direct_client() {
+        let none = HeaderMap::new();
+        for peer in [
+            "64:ff9b::c000:221",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2002:c000:221::1",
+            "::ffff:192.0.2.33",
+            "2001:db8:1:2:3:4:5:6",
+            "198.51.100.7",
+        ] {
+            let peer: IpAddr = peer.parse().unwrap();
+            let by_rule = counted_as(client_ip(peer, &none, |_| false), 64);
+            assert_eq!(peer_counted_as(peer, 64), by_rule, "{peer}");
+        }
+        let nat64: IpAddr = "64:ff9b::c000:221".parse().unwrap();
+        assert_eq!(peer_counted_as(nat64, 64), IpAddr::from([192, 0, 2, 33]));
     }
 }

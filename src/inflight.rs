@@ -8,6 +8,10 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
+/// Marks a connection refused when it was accepted: nothing it sent is
+/// handled.
+pub(crate) struct RefusedAtAccept;
+
 #[derive(Default)]
 pub(crate) struct InFlight {
     open: Mutex<HashMap<IpAddr, u32>>,

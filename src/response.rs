@@ -201,12 +201,14 @@ impl Reply {
     /// connection: for a connection refused when it is accepted, before
     /// actix has read (or buffered) anything of it.
     pub(crate) fn render_raw(self) -> Vec<u8> {
+        debug_assert!(self.allow.is_none(), "only for a refusal at accept");
         let json = json_text(self.body);
         let mut head = format!(
-            "HTTP/1.1 {} {}\r\ncontent-type: application/json; charset=utf-8\r\n\
+            "HTTP/1.1 {} {}\r\ndate: {}\r\ncontent-type: application/json; charset=utf-8\r\n\
              x-content-type-options: nosniff\r\ncache-control: no-store\r\nconnection: close\r\n",
             self.status.as_u16(),
-            self.status.canonical_reason().unwrap_or("")
+            self.status.canonical_reason().unwrap_or(""),
+            httpdate::fmt_http_date(std::time::SystemTime::now()),
         );
         if let Some(s) = self.retry_after {
             head.push_str(&format!("retry-after: {s}\r\n"));
@@ -302,5 +304,23 @@ mod tests {
             let jsonp = ctype.is_some_and(|v| v == "application/javascript; charset=utf-8");
             assert_eq!(jsonp, code != InvalidCallback, "{code:?}");
         }
+    }
+
+    #[test]
+    fn a_raw_answer_is_whole_http_with_the_same_body() {
+        let raw = Reply::error(ErrorCode::TooManyRequests)
+            .retry_after(1)
+            .render_raw();
+        let text = String::from_utf8(raw).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let mut lines = head.split("\r\n");
+        assert_eq!(lines.next(), Some("HTTP/1.1 429 Too Many Requests"));
+        let headers: std::collections::HashMap<&str, &str> =
+            lines.map(|l| l.split_once(": ").unwrap()).collect();
+        assert_eq!(headers["content-length"], body.len().to_string());
+        assert_eq!(headers["retry-after"], "1");
+        assert_eq!(headers["connection"], "close");
+        assert!(httpdate::parse_http_date(headers["date"]).is_ok());
+        assert_eq!(body, r#"{"error":"too_many_requests","status":"error"}"#);
     }
 }

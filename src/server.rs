@@ -2,16 +2,17 @@
 //! reload watcher and the HTTP server, and runs until SIGINT/SIGTERM.
 //! Nothing below imports this module.
 
-use crate::client::counted_as;
+use crate::client::peer_counted_as;
 use crate::config::{Settings, Sources};
 use crate::endpoints;
+use crate::inflight::RefusedAtAccept;
 use crate::nexmo::NexmoClient;
 use crate::response::{ErrorCode, Reply};
 use crate::state::{AppState, BuildError, Runtime};
 use actix_web::dev::{Extensions, Server};
 use actix_web::rt::net::TcpStream;
 use actix_web::{web, App, HttpServer};
-use std::net::TcpListener;
+use std::net::{IpAddr, TcpListener};
 use std::sync::Arc;
 
 /// Starts the HTTP server on `listener` with `server.workers` threads (0 =
@@ -42,10 +43,12 @@ fn serve(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<Server>
 }
 
 /// Counts a new connection against its peer's cap (counted as the `ip`
-/// rule counts addresses; a trusted proxy carries many clients and is not
-/// capped). The count lives in the connection's data, so it ends with the
-/// connection, however it ends. Past the cap the connection is answered and
-/// closed here, before actix reads (and buffers) anything of it.
+/// rule counts a direct client; a trusted proxy carries many clients and
+/// is not capped). The count lives in the connection's data, so it ends
+/// with the connection, however it ends. Past the cap the connection is
+/// answered and closed here, and marked so that a request already buffered
+/// is never handled. Only plain TCP is counted: the one listener is HTTP/1
+/// without TLS (a TLS listener would reach here after its handshake).
 fn count_connection(state: &AppState, conn: &dyn std::any::Any, ext: &mut Extensions) {
     let Some(tcp) = conn.downcast_ref::<TcpStream>() else {
         return;
@@ -55,29 +58,42 @@ fn count_connection(state: &AppState, conn: &dyn std::any::Any, ext: &mut Extens
     };
     let rt = state.snapshot();
     let server = &rt.settings.server;
-    let ip = peer.ip().to_canonical();
-    if server.is_trusted_proxy(&ip) {
+    if server.is_trusted_proxy(&peer.ip().to_canonical()) {
         return;
     }
-    let client = counted_as(ip, rt.settings.limits.ipv6_prefix);
+    let prefix = rt.settings.limits.ipv6_prefix;
+    let client = peer_counted_as(peer.ip(), prefix);
     let max = server.max_connections_per_ip.get();
     match state.connections.enter(client, max) {
         Some(open) => {
             ext.insert(open);
         }
         None => {
-            // A fresh socket's send buffer is empty, so the short answer
-            // fits (written directly: tokio does not yet know the socket is
-            // writable); closing both ways makes actix see the end at once.
-            let answer = Reply::error(ErrorCode::TooManyRequests).retry_after(1);
-            let socket = socket2::SockRef::from(tcp);
-            let _ = socket.send(&answer.render_raw());
-            let _ = socket.shutdown(std::net::Shutdown::Both);
-            let line = format!("refused a connection from {client}: it has {max} open");
+            ext.insert(RefusedAtAccept);
+            refuse(tcp);
+            let shown = match client {
+                IpAddr::V6(_) => format!("{client}/{prefix}"),
+                IpAddr::V4(_) => client.to_string(),
+            };
+            let line = format!("refused a connection from {shown}: it has {max} open");
             let kind = "connections over server.max_connections_per_ip";
             state.log_throttle.log(log::Level::Info, kind, &line);
         }
     }
+}
+
+/// Answers 429 and closes both ways. What the client already sent is read
+/// and dropped, so actix finds the connection ended and parses nothing; what
+/// arrives later the kernel answers with a reset.
+fn refuse(tcp: &TcpStream) {
+    // A fresh socket's send buffer is empty, so the short answer fits
+    // (written directly: tokio does not yet know the socket is writable).
+    let answer = Reply::error(ErrorCode::TooManyRequests).retry_after(1);
+    let socket = socket2::SockRef::from(tcp);
+    let _ = socket.send(&answer.render_raw());
+    let _ = socket.shutdown(std::net::Shutdown::Both);
+    let mut sink = [std::mem::MaybeUninit::<u8>::uninit(); 4096];
+    while matches!(socket.recv(&mut sink), Ok(n) if n > 0) {}
 }
 
 #[derive(Debug, thiserror::Error)]

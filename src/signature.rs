@@ -170,12 +170,15 @@ mod tests {
         ("timestamp", "1540924779"),
     ];
 
-    fn vectors() -> Vec<(
+    /// Parameters, secret, method, the SDKs' expected `sig`.
+    type Vector = (
         &'static [(&'static str, &'static str)],
         &'static str,
         Method,
         &'static str,
-    )> {
+    );
+
+    fn vectors() -> Vec<Vector> {
         vec![
             (
                 AB,

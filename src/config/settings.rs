@@ -52,7 +52,9 @@ pub(crate) struct ServerSettings {
     pub(crate) client_timeout: Duration,
     /// Open connections, all workers together.
     pub(crate) max_connections: NonZeroUsize,
-    /// Requests in progress per client (counted as the `ip` rule counts).
+    /// Open connections per peer address (idle keep-alive ones too; not
+    /// for trusted proxies), and requests in progress per client; both
+    /// counted as the `ip` rule counts.
     pub(crate) max_connections_per_ip: NonZeroU32,
 }
 

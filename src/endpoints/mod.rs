@@ -13,6 +13,7 @@ use admission::Target;
 use crate::client::{client_ip, counted_as};
 use crate::config::{EndpointKind, EndpointSpec};
 use crate::geo::{self, Hints};
+use crate::inflight::RefusedAtAccept;
 use crate::nexmo::NexmoClient;
 use crate::params::{self, Params};
 use crate::phone::Country;
@@ -52,6 +53,12 @@ pub(crate) async fn dispatch(
     state: web::Data<AppState>,
     nexmo: web::Data<NexmoClient>,
 ) -> HttpResponse {
+    if req.conn_data::<RefusedAtAccept>().is_some() {
+        // Already answered 429 at accept; the client was told to retry.
+        return Reply::error(ErrorCode::TooManyRequests)
+            .retry_after(1)
+            .render(None);
+    }
     let rt = state.snapshot();
     let query_callback = params::query_value(req.query_string(), "callback");
     let callback = match Callback::parse(query_callback.as_deref()) {

@@ -111,6 +111,8 @@ async fn two_thousand_slow_requests_from_one_address_hold_little_and_not_for_lon
     let after = rss_mib(app.pid());
     eprintln!("RSS after all closed: {after} MiB");
     assert!(after < 64, "the proxy holds {after} MiB");
+    // Refused when they were accepted, not after their heads were read.
+    assert!(app.wait_for_log("refused a connection from 127.0.0.1: it has 32 open"));
 }
 
 /// Reads what `s` has been sent so far without waiting long: `None` while
@@ -176,13 +178,63 @@ async fn a_trusted_proxy_is_not_capped_by_its_connections() {
         "[server]\nmax_connections_per_ip = 2\ntrusted_proxies = [\"127.0.0.1\"]\n[validation]\nlimits = []\n",
     );
     let port = port_of(&app);
-    let idle: Vec<TcpStream> = (0..4).map(|_| connect_from(LOCAL, port)).collect();
-    let a = app
-        .get_with(
-            "/validate_number/?number=1",
-            &[("x-forwarded-for", "203.0.113.9")],
-        )
-        .await;
-    assert_eq!(a.json()["status"], "ok");
+    let mut open: Vec<TcpStream> = (0..4).map(|_| connect_from(LOCAL, port)).collect();
+    // Each carries a request of its own client; all four are answered.
+    for (i, s) in open.iter_mut().enumerate() {
+        let head = format!(
+            "GET /validate_number/?number=1 HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 203.0.113.{i}\r\nConnection: close\r\n\r\n"
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut answer = Vec::new();
+        let _ = s.read_to_end(&mut answer);
+        assert_eq!(
+            status_of(&answer),
+            200,
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+    assert!(!app.logs().contains("refused a connection"));
+}
+
+#[actix_web::test]
+async fn a_request_sent_on_a_refused_connection_is_never_handled() {
+    let fake = crate::common::FakeNexmo::start();
+    let app = TestApp::spawn(&format!(
+        "[server]\nmax_connections_per_ip = 1\nclient_timeout = \"30s\"\n\
+         [nexmo]\napi_key = \"{}\"\napi_secret = \"{}\"\nurl = \"{}\"\n\
+         [defaults]\nlimits = []\n[[endpoint]]\npath = \"/m/\"\nsender = \"Acme\"\nmessage = \"hi\"\n",
+        crate::common::API_KEY,
+        crate::common::API_SECRET,
+        fake.sms_url()
+    ));
+    let port = port_of(&app);
+    // Two idle connections: once one is refused, the other holds the place.
+    let mut idle: Vec<TcpStream> = (0..2).map(|_| connect_from(LOCAL, port)).collect();
+    let start = Instant::now();
+    while !idle.iter_mut().any(|s| answered(s).is_some()) {
+        assert!(start.elapsed() < Duration::from_secs(5), "neither refused");
+    }
+    // Whole requests in one write, so they are in the socket's buffer
+    // before the worker counts the connection.
+    let body = "receiver=%2B4917612345678";
+    let request = format!(
+        "POST /m/ HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    for _ in 0..20 {
+        let mut s = connect_from(LOCAL, port);
+        let _ = s.write_all(request.as_bytes());
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut answer = Vec::new();
+        let _ = s.read_to_end(&mut answer);
+        assert!(
+            matches!(status_of(&answer), 429 | 0),
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+    assert_eq!(fake.received().await.len(), 0, "nothing was sent");
     drop(idle);
 }
