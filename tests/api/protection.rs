@@ -311,6 +311,14 @@ budget = {{ max_parts = 1, window = "1h", mode = "shadow" }}
         );
     }
     assert_eq!(fake.received().await.len(), 3);
+    // The lines are read from the proxy's stderr as it writes them.
+    for (needle, n) in [
+        ("shadow: would refuse on /m/ destination country", 3),
+        ("shadow: would refuse on /m/ limit 1 per ip", 2),
+        ("shadow: would refuse on /m/ budget", 2),
+    ] {
+        assert!(app.wait_for_logs(needle, n), "{needle}: {}", app.logs());
+    }
     let logs = app.logs();
     assert_eq!(
         logs.matches("shadow: would refuse on /m/ destination country")
