@@ -112,6 +112,10 @@ fn or_none<'a>(s: &'a str, none: &'a str) -> &'a str {
 fn endpoint(f: &mut fmt::Formatter<'_>, e: &EndpointSpec) -> fmt::Result {
     let what = match &e.kind {
         EndpointKind::Validate => "validate number".to_string(),
+        EndpointKind::Receipts => {
+            "delivery receipts from Nexmo (no limits; signed or with our api-key)".to_string()
+        }
+        EndpointKind::Status => "message status".to_string(),
         EndpointKind::Message(m) => {
             let langs: Vec<&str> = m.variants.keys().map(String::as_str).collect();
             let langs = match langs.is_empty() {

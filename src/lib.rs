@@ -43,6 +43,7 @@ mod nexmo;
 mod params;
 pub mod phone;
 mod policy;
+mod receipts;
 mod reload;
 mod response;
 mod secret;

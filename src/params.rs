@@ -90,6 +90,11 @@ impl Params {
         self.raw(name).map(str::trim)
     }
 
+    /// Every parameter as sent, for a signature over all of them.
+    pub(crate) fn pairs(&self) -> impl Iterator<Item = (&str, &str)> + Clone {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// Every parameter, as sent.
     pub(crate) fn into_inner(self) -> HashMap<String, String> {
         self.0

@@ -32,6 +32,12 @@ pub(crate) enum ErrorCode {
     BudgetExhausted,
     ServiceUnavailable,
     NexmoError,
+    /// A delivery receipt without a valid signature or our API key.
+    Unauthorized,
+    /// A delivery receipt that is not one.
+    InvalidReceipt,
+    /// `/message_status/` without a plausible message id.
+    InvalidMessageId,
 }
 
 impl ErrorCode {
@@ -55,6 +61,9 @@ impl ErrorCode {
             ErrorCode::BudgetExhausted => "budget_exhausted",
             ErrorCode::ServiceUnavailable => "service_unavailable",
             ErrorCode::NexmoError => "nexmo_error",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::InvalidReceipt => "invalid_receipt",
+            ErrorCode::InvalidMessageId => "invalid_message_id",
         }
     }
 
@@ -65,9 +74,11 @@ impl ErrorCode {
         match self {
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ErrorCode::BadRequest | ErrorCode::InvalidJson | ErrorCode::InvalidCallback => {
-                StatusCode::BAD_REQUEST
-            }
+            ErrorCode::BadRequest
+            | ErrorCode::InvalidJson
+            | ErrorCode::InvalidCallback
+            | ErrorCode::InvalidReceipt => StatusCode::BAD_REQUEST,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -286,6 +297,9 @@ mod tests {
             BudgetExhausted,
             ServiceUnavailable,
             NexmoError,
+            Unauthorized,
+            InvalidReceipt,
+            InvalidMessageId,
         ];
         let names: std::collections::BTreeSet<&str> = all.iter().map(|c| c.as_str()).collect();
         assert_eq!(names.len(), all.len());
@@ -294,7 +308,7 @@ mod tests {
             http,
             [
                 404, 405, 400, 413, 400, 415, 400, 408, 429, 200, 200, 200, 200, 200, 200, 200,
-                503, 200
+                503, 200, 401, 400, 200
             ]
         );
         let cb = Callback::parse(Some("cb")).unwrap();

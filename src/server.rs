@@ -128,6 +128,9 @@ pub fn run(settings: Settings, sources: Sources) -> Result<(), RunError> {
             log::warn!("{w}");
         }
         log::info!("limiter: {}", runtime.limiter.describe());
+        if runtime.settings.receipts.is_some() {
+            log::info!("delivery states: {}", runtime.receipts.describe());
+        }
         log::info!("geo-ip: {:?}", runtime.geo.source());
         for e in s.all_endpoints() {
             log::info!("serving {}", e.path);

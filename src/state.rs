@@ -8,6 +8,7 @@ use crate::config::{EndpointSpec, GeoipSource, Settings, Sources};
 use crate::geo::{GeoError, GeoIp};
 use crate::inflight::InFlight;
 use crate::limiter::{Limiter, LimiterError, RedisLimiter};
+use crate::receipts::{MemoryReceipts, ReceiptStore, RedisReceipts};
 use crate::throttle::LogThrottle;
 use arc_swap::ArcSwap;
 use std::collections::{BTreeMap, HashMap};
@@ -31,6 +32,8 @@ pub(crate) struct Runtime {
     pub(crate) routes: HashMap<String, Arc<EndpointSpec>>,
     pub(crate) geo: Arc<GeoIp>,
     pub(crate) limiter: Limiter,
+    /// Delivery states, where the limiter counts.
+    pub(crate) receipts: ReceiptStore,
 }
 
 impl Runtime {
@@ -58,6 +61,15 @@ impl Runtime {
             Some(p) if same_store(&p.settings, &settings) => p.limiter.clone(),
             _ => limiter(&settings)?,
         };
+        let receipts = match previous {
+            Some(p)
+                if same_store(&p.settings, &settings)
+                    && p.settings.nexmo.max_receipts == settings.nexmo.max_receipts =>
+            {
+                p.receipts.clone()
+            }
+            _ => receipt_store(&settings, &limiter),
+        };
         let number_key = number_key(&settings, previous);
         let routes = settings
             .all_endpoints()
@@ -70,7 +82,21 @@ impl Runtime {
             routes,
             geo,
             limiter,
+            receipts,
         })
+    }
+}
+
+/// Receipts live in the limiter's Redis, or in process beside it.
+fn receipt_store(settings: &Settings, limiter: &Limiter) -> ReceiptStore {
+    match limiter {
+        Limiter::Redis(r) => {
+            let (pool, timeout) = r.pool();
+            ReceiptStore::Redis(RedisReceipts::new(pool, timeout))
+        }
+        Limiter::Memory(_) => {
+            ReceiptStore::Memory(Arc::new(MemoryReceipts::new(settings.nexmo.max_receipts)))
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! `fake-nexmo listening on http://127.0.0.1:PORT` once it accepts requests.
 
 use clap::Parser;
-use nexmo_proxy::fake_nexmo::{serve, FakeNexmo, MAGIC, MAGIC_PREFIX};
+use nexmo_proxy::fake_nexmo::{serve, FakeNexmo, Transport, DLR_MAGIC, MAGIC, MAGIC_PREFIX};
 use std::io::Write;
 use std::net::TcpListener;
 use std::time::Duration;
@@ -31,6 +31,15 @@ struct Args {
     /// The signature method: md5hash, md5, sha1, sha256 or sha512.
     #[arg(long, default_value = "md5hash")]
     signature_method: String,
+    /// How delivery receipts travel to a message's callback: get, form or json.
+    #[arg(long, default_value = "get")]
+    dlr_method: String,
+    /// Wait before each delivery receipt, in ms.
+    #[arg(long, default_value_t = 50)]
+    dlr_delay_ms: u64,
+    /// Requests per second taken before answering status 1 (0: no limit).
+    #[arg(long, default_value_t = 0)]
+    max_rps: u32,
     /// How long the slow magic receiver waits, in ms.
     #[arg(long, default_value_t = 3000)]
     slow_ms: u64,
@@ -43,6 +52,16 @@ fn main() -> std::io::Result<()> {
         &args.api_secret,
         Duration::from_millis(args.slow_ms),
     );
+    let transport = Transport::parse(&args.dlr_method).ok_or_else(|| {
+        std::io::Error::other(format!(
+            "--dlr-method {:?}: get, form or json",
+            args.dlr_method
+        ))
+    })?;
+    fake = fake.with_receipts(transport, Duration::from_millis(args.dlr_delay_ms));
+    if args.max_rps > 0 {
+        fake = fake.with_max_rps(args.max_rps);
+    }
     if let Some(secret) = &args.signature_secret {
         fake = fake
             .with_signature(secret, &args.signature_method)
@@ -54,7 +73,7 @@ fn main() -> std::io::Result<()> {
         let server = serve(listener, fake)?;
         let mut out = std::io::stdout();
         writeln!(out, "fake-nexmo listening on http://{addr}")?;
-        for (code, what) in MAGIC {
+        for (code, what) in MAGIC.iter().chain(DLR_MAGIC) {
             writeln!(out, "  to={MAGIC_PREFIX}{code}: {what}")?;
         }
         writeln!(

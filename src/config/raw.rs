@@ -26,6 +26,7 @@ pub(super) struct RawConfig {
     pub(super) geoip: RawGeoip,
     pub(super) defaults: RawEndpoint,
     pub(super) validation: RawEndpoint,
+    pub(super) message_status: RawEndpoint,
     pub(super) endpoint: Vec<RawEndpoint>,
     pub(super) limits: LimitsSettings,
 }

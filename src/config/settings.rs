@@ -24,6 +24,10 @@ pub struct Settings {
     pub(crate) geoip: GeoipSource,
     pub(crate) validation: EndpointSpec,
     pub(crate) endpoints: Vec<EndpointSpec>,
+    /// With `nexmo.dlr_url`: where receipts arrive (that URL's path) and
+    /// where pages ask for them (`[message_status]`).
+    pub(crate) receipts: Option<EndpointSpec>,
+    pub(crate) message_status: Option<EndpointSpec>,
     pub(crate) limits: LimitsSettings,
     /// The file this was read from, if any.
     pub(crate) config_file: Option<PathBuf>,
@@ -34,7 +38,10 @@ pub struct Settings {
 impl Settings {
     /// Every path served, validation first.
     pub(crate) fn all_endpoints(&self) -> impl Iterator<Item = &EndpointSpec> {
-        std::iter::once(&self.validation).chain(self.endpoints.iter())
+        std::iter::once(&self.validation)
+            .chain(self.endpoints.iter())
+            .chain(self.receipts.iter())
+            .chain(self.message_status.iter())
     }
 }
 
@@ -95,6 +102,11 @@ pub(crate) struct NexmoSettings {
     /// signed with it.
     pub(crate) signature_secret: Secret,
     pub(crate) signature_method: signature::Method,
+    /// How long delivery states are kept (and answered).
+    #[serde(deserialize_with = "values::window")]
+    pub(crate) receipt_ttl: Duration,
+    /// Most message parts whose state the in-process store keeps.
+    pub(crate) max_receipts: NonZeroUsize,
 }
 
 impl Default for NexmoSettings {
@@ -109,6 +121,8 @@ impl Default for NexmoSettings {
             dlr_url: None,
             signature_secret: Secret::default(),
             signature_method: signature::Method::default(),
+            receipt_ttl: Duration::from_secs(7 * 24 * 3600),
+            max_receipts: NonZeroUsize::MIN.saturating_add(99_999),
         }
     }
 }
@@ -249,6 +263,10 @@ pub(crate) struct EndpointSpec {
 pub(crate) enum EndpointKind {
     Validate,
     Message(MessageSpec),
+    /// Nexmo's delivery receipts, at the path of `nexmo.dlr_url`.
+    Receipts,
+    /// `/message_status/`: a send's delivery state, for its page.
+    Status,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -97,6 +97,11 @@ impl<'de> Deserialize<'de> for Window {
     }
 }
 
+/// For `deserialize_with`: a retention such as `receipt_ttl`, at most 366 days.
+pub(crate) fn window<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    duration(d, MAX_WINDOW, "366 days")
+}
+
 /// For `deserialize_with`: a timeout of at most five minutes.
 pub(crate) fn timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     duration(d, MAX_TIMEOUT, "5 minutes")

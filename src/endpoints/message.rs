@@ -34,7 +34,7 @@ pub(super) async fn handle(ctx: &Ctx<'_>, m: &MessageSpec, nexmo: &NexmoClient) 
         client_ref: &ctx.spec.path,
     };
     match nexmo.send(&ctx.rt.settings.nexmo, &sms).await {
-        Ok(sent) => sent_reply(ctx, &number, sent),
+        Ok(sent) => sent_reply(ctx, &number, sent).await,
         Err(e) => nexmo_failed(ctx, (&number, gsm::parts(&text)), e, admitted).await,
     }
 }
@@ -145,13 +145,29 @@ fn dry_run(ctx: &Ctx<'_>, m: &MessageSpec, number: &PhoneNumber, text: &str) -> 
         .field("dry_run", true)
 }
 
-fn sent_reply(ctx: &Ctx<'_>, number: &PhoneNumber, sent: Sent) -> Reply {
+async fn sent_reply(ctx: &Ctx<'_>, number: &PhoneNumber, sent: Sent) -> Reply {
     log::info!(
         "sent {} part(s) to {} via {}",
         sent.parts,
         number.masked(),
         ctx.spec.path
     );
+    if ctx.rt.settings.receipts.is_some() {
+        // The message is sent whatever happens here; only its status page
+        // would answer "unknown".
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let ttl = ctx.rt.settings.nexmo.receipt_ttl;
+        if let Err(e) = ctx
+            .rt
+            .receipts
+            .record_send(&sent.message_ids, now, ttl)
+            .await
+        {
+            log::error!("could not record the parts of a send for its status: {e}");
+        }
+    }
     Reply::ok()
         .field("message", "Message sent")
         .field("number", number.display())

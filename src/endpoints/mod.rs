@@ -6,6 +6,7 @@
 
 mod admission;
 mod message;
+mod receipts;
 mod validate;
 
 use admission::Target;
@@ -109,6 +110,8 @@ pub(crate) async fn dispatch(
     let reply = match &spec.kind {
         EndpointKind::Validate => validate::handle(&ctx).await,
         EndpointKind::Message(m) => message::handle(&ctx, m, &nexmo).await,
+        EndpointKind::Receipts => receipts::receive(&ctx).await,
+        EndpointKind::Status => receipts::status(&ctx).await,
     };
     reply.render(callback.as_ref())
 }

@@ -8,7 +8,10 @@
 //! `NN` (1..=34), and `4917600000090`.. `96` force the transport faults
 //! listed in `MAGIC`.
 
+mod dlr;
 mod sms;
+
+pub use dlr::{Transport, DLR_MAGIC};
 
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpResponse, HttpServer};
@@ -56,6 +59,17 @@ pub struct FakeNexmo {
     log: Mutex<Vec<Received>>,
     balance_micro: AtomicU64,
     throttled_once: Mutex<HashSet<String>>,
+    dlr_delay: Duration,
+    dlr_transport: Transport,
+    /// Where callbacks really go (`PUT /_callback_origin`): a callback's
+    /// scheme, host and port are replaced by this origin, as DNS and a
+    /// front proxy would route a public URL to a local listener.
+    callback_origin: Mutex<Option<String>>,
+    /// Receipts sent, with the answer each got, for `GET /_receipts`.
+    receipts: Mutex<Vec<serde_json::Value>>,
+    /// Requests per second it takes before answering status 1: the rate,
+    /// and the bucket (tokens, last refill).
+    max_rps: Option<(f64, Mutex<(f64, std::time::Instant)>)>,
 }
 
 impl FakeNexmo {
@@ -68,6 +82,43 @@ impl FakeNexmo {
             log: Mutex::new(Vec::new()),
             balance_micro: AtomicU64::new(100_000_000),
             throttled_once: Mutex::new(Default::default()),
+            dlr_delay: Duration::from_millis(50),
+            dlr_transport: Transport::Get,
+            callback_origin: Mutex::new(None),
+            receipts: Mutex::new(Vec::new()),
+            max_rps: None,
+        }
+    }
+
+    /// Receipts go by `transport`, each `delay` after the one before.
+    pub fn with_receipts(mut self, transport: Transport, delay: Duration) -> FakeNexmo {
+        self.dlr_transport = transport;
+        self.dlr_delay = delay;
+        self
+    }
+
+    /// Takes at most `rps` requests a second (a bucket of that many), and
+    /// answers status 1 beyond, as an account's throughput limit does.
+    pub fn with_max_rps(mut self, rps: u32) -> FakeNexmo {
+        let rate = f64::from(rps.max(1));
+        self.max_rps = Some((rate, Mutex::new((rate, std::time::Instant::now()))));
+        self
+    }
+
+    /// Takes a token, or says how many ms until there is one.
+    fn take_token(&self) -> Result<(), u64> {
+        let Some((rate, bucket)) = &self.max_rps else {
+            return Ok(());
+        };
+        let mut b = bucket.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        b.0 = (b.0 + now.duration_since(b.1).as_secs_f64() * rate).min(*rate);
+        b.1 = now;
+        if b.0 >= 1.0 {
+            b.0 -= 1.0;
+            Ok(())
+        } else {
+            Err((((1.0 - b.0) / rate) * 1000.0).ceil() as u64)
         }
     }
 
@@ -87,6 +138,29 @@ async fn read_log(fake: web::Data<FakeNexmo>) -> HttpResponse {
     HttpResponse::Ok().json(log)
 }
 
+async fn read_receipts(fake: web::Data<FakeNexmo>) -> HttpResponse {
+    let sent = fake
+        .receipts
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    HttpResponse::Ok().json(sent)
+}
+
+async fn set_callback_origin(fake: web::Data<FakeNexmo>, body: String) -> HttpResponse {
+    match url::Url::parse(body.trim()) {
+        Ok(u) if u.host().is_some() => {
+            let origin = u.origin().ascii_serialization();
+            *fake
+                .callback_origin
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(origin);
+            HttpResponse::NoContent().finish()
+        }
+        _ => HttpResponse::BadRequest().body("an origin such as http://127.0.0.1:8888"),
+    }
+}
+
 async fn clear_log(fake: web::Data<FakeNexmo>) -> HttpResponse {
     fake.log.lock().unwrap_or_else(|e| e.into_inner()).clear();
     HttpResponse::NoContent().finish()
@@ -102,6 +176,8 @@ pub fn serve(listener: TcpListener, fake: FakeNexmo) -> std::io::Result<actix_we
             .route("/sms/json", web::post().to(sms::sms))
             .route("/_log", web::get().to(read_log))
             .route("/_log", web::delete().to(clear_log))
+            .route("/_receipts", web::get().to(read_receipts))
+            .route("/_callback_origin", web::put().to(set_callback_origin))
             .default_service(web::to(|| async {
                 HttpResponse::build(StatusCode::NOT_FOUND).finish()
             }))

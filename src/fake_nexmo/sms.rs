@@ -4,7 +4,7 @@
 //! read with the proxy's own `params` and `gsm`, so the fake and the proxy
 //! agree on what a request said and what it costs.
 
-use super::{FakeNexmo, Received, MAGIC_PREFIX};
+use super::{dlr, FakeNexmo, Received, MAGIC_PREFIX};
 use crate::gsm::{self, Encoding};
 use crate::params::Params;
 use crate::signature;
@@ -48,8 +48,26 @@ pub(super) async fn sms(
             return answer;
         }
     }
+    if let Err(wait) = fake.take_token() {
+        let text = format!("Throughput Rate Exceeded - please wait [ {wait} ] and retry");
+        return ok(error_body(1, &text, Some(sms.to)));
+    }
     let n = gsm::parts_as(sms.text, sms.encoding);
     let messages: Vec<Value> = (0..n).map(|_| part(&fake, sms.to)).collect();
+    let wants_receipts = !matches!(get("status-report-req"), Some("0" | "false"));
+    if let (Some(callback), true) = (get("callback"), wants_receipts) {
+        let sent = dlr::Sent {
+            callback: callback.to_string(),
+            from: sms.from.to_string(),
+            to: sms.to.to_string(),
+            client_ref: get("client-ref").map(String::from),
+            message_ids: messages
+                .iter()
+                .filter_map(|m| m["message-id"].as_str().map(String::from))
+                .collect(),
+        };
+        dlr::spawn(fake.clone(), sent);
+    }
     ok(json!({"message-count": n.to_string(), "messages": messages}))
 }
 
@@ -129,6 +147,7 @@ fn basic_auth(req: &HttpRequest) -> Option<(String, String)> {
 
 /// The fields of a message the API checks, in the order it checks them.
 struct Sms<'a> {
+    from: &'a str,
     to: &'a str,
     text: &'a str,
     encoding: Encoding,
@@ -162,7 +181,12 @@ impl<'a> Sms<'a> {
         if nanp && !from.chars().all(|c| c.is_ascii_digit()) {
             return Err(error_body(15, status_text(15), Some(to)));
         }
-        Ok(Sms { to, text, encoding })
+        Ok(Sms {
+            from,
+            to,
+            text,
+            encoding,
+        })
     }
 }
 

@@ -132,6 +132,11 @@ impl RedisLimiter {
         &self.local
     }
 
+    /// The pool and timeout, for other stores on the same Redis.
+    pub(crate) fn pool(&self) -> (Pool, Duration) {
+        (self.pool.clone(), self.timeout)
+    }
+
     pub(crate) async fn decide(&self, checks: &[Check]) -> Result<Decision, LimiterError> {
         {
             let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());

@@ -375,6 +375,46 @@ impl FakeNexmo {
         let v: Value = r.json().limit(1 << 24).await.unwrap();
         v.as_array().cloned().unwrap_or_default()
     }
+
+    /// Delivers callbacks to `app` whatever host their URL names.
+    pub async fn route_callbacks_to(&self, app: &TestApp) {
+        let r = self
+            .client
+            .put(format!("{}/_callback_origin", self.base))
+            .send_body(app.base.clone())
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 204);
+    }
+
+    /// The receipts the fake has sent, each with the HTTP status it got.
+    pub async fn receipts_sent(&self) -> Vec<Value> {
+        let mut r = self
+            .client
+            .get(format!("{}/_receipts", self.base))
+            .send()
+            .await
+            .unwrap();
+        let v: Value = r.json().limit(1 << 24).await.unwrap();
+        v.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Polls until the fake has sent `n` receipts; returns them.
+    pub async fn wait_for_receipts(&self, n: usize) -> Vec<Value> {
+        let start = Instant::now();
+        loop {
+            let sent = self.receipts_sent().await;
+            if sent.len() >= n {
+                return sent;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "{} of {n} receipts: {sent:?}",
+                sent.len()
+            );
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 impl Drop for FakeNexmo {

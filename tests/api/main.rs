@@ -12,6 +12,7 @@ mod hostile;
 mod limits;
 mod message;
 mod protection;
+mod receipts;
 mod reload;
 mod robustness;
 mod structure;

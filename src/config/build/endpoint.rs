@@ -121,18 +121,67 @@ pub(super) fn validation(
     defaults: &Protection,
     p: &mut Problems,
 ) -> EndpointSpec {
-    let keys = [&raw.message_keys()[1..], &raw.destination_keys()].concat();
-    refuse_keys("validation", &keys, "validating a number sends nothing", p);
     let base = Protection {
         country: defaults.country,
         ..Protection::builtin(OnRedisError::Allow)
     };
-    let own = Protection::over("validation", raw, &base, p);
-    let path = raw
-        .path
-        .clone()
-        .unwrap_or_else(|| "/validate_number/".into());
-    check_path("validation.path", &path, p);
+    lookup(
+        "validation",
+        raw,
+        base,
+        "/validate_number/",
+        EndpointKind::Validate,
+        p,
+    )
+}
+
+/// `[message_status]`: like `[validation]`, with room for a page that
+/// polls (300 per address an hour unless it says).
+pub(super) fn message_status(raw: &RawEndpoint, p: &mut Problems) -> EndpointSpec {
+    let mut base = Protection::builtin(OnRedisError::Allow);
+    for rule in &mut base.limits {
+        rule.max = 300;
+    }
+    lookup(
+        "message_status",
+        raw,
+        base,
+        "/message_status/",
+        EndpointKind::Status,
+        p,
+    )
+}
+
+/// The receipt endpoint at `path`: Nexmo's addresses are many and its
+/// retries come in bursts, so no limits; what it stores is authenticated.
+pub(super) fn receipts(path: String) -> EndpointSpec {
+    let base = Protection::builtin(OnRedisError::Allow);
+    EndpointSpec {
+        path,
+        country: base.country,
+        limits: Vec::new(),
+        on_redis_error: base.on_redis_error,
+        destinations: None,
+        budget: None,
+        kind: EndpointKind::Receipts,
+    }
+}
+
+/// An endpoint that sends nothing: its own path, limits and country
+/// guessing over `base`.
+fn lookup(
+    table: &str,
+    raw: &RawEndpoint,
+    base: Protection,
+    default_path: &str,
+    kind: EndpointKind,
+    p: &mut Problems,
+) -> EndpointSpec {
+    let keys = [&raw.message_keys()[1..], &raw.destination_keys()].concat();
+    refuse_keys(table, &keys, "it sends nothing", p);
+    let own = Protection::over(table, raw, &base, p);
+    let path = raw.path.clone().unwrap_or_else(|| default_path.into());
+    check_path(&format!("{table}.path"), &path, p);
     EndpointSpec {
         path,
         country: own.country,
@@ -140,7 +189,7 @@ pub(super) fn validation(
         on_redis_error: own.on_redis_error,
         destinations: None,
         budget: None,
-        kind: EndpointKind::Validate,
+        kind,
     }
 }
 

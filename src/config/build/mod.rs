@@ -6,7 +6,7 @@
 mod endpoint;
 
 use super::raw::{RawConfig, RawGeoip};
-use super::settings::{GeoipSource, OnRedisError, Settings};
+use super::settings::{EndpointKind, EndpointSpec, GeoipSource, OnRedisError, Settings};
 use super::Problem;
 use endpoint::Protection;
 use std::collections::BTreeSet;
@@ -80,6 +80,16 @@ pub(super) fn settings(
             );
         }
     }
+    let (receipts, message_status) = delivery(&raw, p, &mut warnings);
+    for e in receipts.iter().chain(message_status.iter()) {
+        if !seen.insert(e.path.clone()) {
+            let key = match e.kind {
+                EndpointKind::Receipts => "nexmo.dlr_url",
+                _ => "message_status.path",
+            };
+            p.push(key, format!("{:?} is used by another endpoint", e.path));
+        }
+    }
     Settings {
         server: raw.server,
         nexmo: raw.nexmo,
@@ -87,9 +97,39 @@ pub(super) fn settings(
         geoip,
         validation,
         endpoints,
+        receipts,
+        message_status,
         limits: raw.limits,
         config_file,
         warnings,
+    }
+}
+
+/// With `nexmo.dlr_url`, the receipt endpoint at its path and the status
+/// endpoint; without, neither (no receipt would ever arrive).
+fn delivery(
+    raw: &RawConfig,
+    p: &mut Problems,
+    warnings: &mut Vec<String>,
+) -> (Option<EndpointSpec>, Option<EndpointSpec>) {
+    let Some(dlr_url) = &raw.nexmo.dlr_url else {
+        if raw.message_status.path.is_some() || raw.message_status.limits.is_some() {
+            warnings.push("[message_status] is not served without nexmo.dlr_url".into());
+        }
+        return (None, None);
+    };
+    match url::Url::parse(dlr_url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+            let status = endpoint::message_status(&raw.message_status, p);
+            (Some(endpoint::receipts(u.path().to_string())), Some(status))
+        }
+        _ => {
+            p.push(
+                "nexmo.dlr_url",
+                "not an absolute http(s) URL: Nexmo calls it, and the proxy serves its path",
+            );
+            (None, None)
+        }
     }
 }
 

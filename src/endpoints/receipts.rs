@@ -1,0 +1,94 @@
+//! Delivery receipts in, delivery states out. The receipt path (that of
+//! `nexmo.dlr_url`) believes only what Nexmo signed with the signature
+//! secret, or, without one, what carries our API key; it answers at once,
+//! and 503 when the store cannot take the receipt, so Nexmo sends it again.
+//! `/message_status/` answers a page with the state of the send one of its
+//! message ids belongs to.
+
+use super::Ctx;
+use crate::config::NexmoSettings;
+use crate::params::Params;
+use crate::receipts::{plausible_id, Receipt};
+use crate::response::{ErrorCode, Reply};
+use crate::signature;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use subtle::ConstantTimeEq;
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Why a receipt is not believed, or `Ok`.
+fn authentic(params: &Params, nexmo: &NexmoSettings, now_s: u64) -> Result<(), String> {
+    if !nexmo.signature_secret.is_empty() {
+        let secret = nexmo.signature_secret.expose();
+        return signature::verify(params.pairs(), secret, nexmo.signature_method, now_s)
+            .map_err(|why| format!("signature: {why}"));
+    }
+    let given = params.get("api-key").unwrap_or("");
+    let ours = nexmo.api_key.as_str();
+    if !ours.is_empty() && bool::from(given.as_bytes().ct_eq(ours.as_bytes())) {
+        Ok(())
+    } else {
+        Err("api-key is not ours".into())
+    }
+}
+
+pub(super) async fn receive(ctx: &Ctx<'_>) -> Reply {
+    let nexmo = &ctx.rt.settings.nexmo;
+    let now = unix_ms();
+    let refused = |code: ErrorCode, why: &str| {
+        let line = format!("refused a delivery receipt from {}: {why}", ctx.ip);
+        let kind = format!("receipts refused on {}", ctx.spec.path);
+        ctx.state.log_throttle.log(log::Level::Warn, &kind, &line);
+        Reply::error(code)
+    };
+    if let Err(why) = authentic(ctx.params, nexmo, now / 1000) {
+        return refused(ErrorCode::Unauthorized, &why);
+    }
+    let receipt = match Receipt::parse(|k| ctx.params.get(k), now) {
+        Ok(r) => r,
+        Err(why) => return refused(ErrorCode::InvalidReceipt, why),
+    };
+    match ctx.rt.receipts.record(&receipt, nexmo.receipt_ttl).await {
+        Ok(()) => Reply::ok(),
+        Err(e) => {
+            let line = format!("could not store a delivery receipt ({e}); Nexmo will retry");
+            let kind = "receipt store failures".to_string();
+            ctx.state.log_throttle.log(log::Level::Error, &kind, &line);
+            Reply::error(ErrorCode::ServiceUnavailable).retry_after(5)
+        }
+    }
+}
+
+pub(super) async fn status(ctx: &Ctx<'_>) -> Reply {
+    // Counted first, so probing for ids costs like any request.
+    if let Err(denied) = ctx.admit(None).await {
+        return denied.into();
+    }
+    let Some(id) = ctx.params.get("id").filter(|id| plausible_id(id)) else {
+        return Reply::error(ErrorCode::InvalidMessageId);
+    };
+    match ctx.rt.receipts.status(id).await {
+        Ok(Some(s)) => {
+            let updated = UNIX_EPOCH + Duration::from_millis(s.updated_ms);
+            Reply::ok()
+                .field("delivery", s.delivery.as_str())
+                .field("parts", s.parts)
+                .field(
+                    "updated",
+                    humantime::format_rfc3339_seconds(updated).to_string(),
+                )
+        }
+        // Never sent here, forgotten, or someone else's: all look alike.
+        Ok(None) => Reply::ok().field("delivery", "unknown"),
+        Err(e) => {
+            let line = format!("could not read delivery states ({e})");
+            let kind = "receipt store failures".to_string();
+            ctx.state.log_throttle.log(log::Level::Error, &kind, &line);
+            Reply::error(ErrorCode::ServiceUnavailable).retry_after(1)
+        }
+    }
+}

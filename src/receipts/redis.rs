@@ -1,0 +1,147 @@
+//! The Redis receipt store, on the limiter's pool. Per message id, a send
+//! key (`nexmo-proxy:dlr:send:<id>` = "sent_ms id1 id2 ...", on every part
+//! of the send) and a part hash (`nexmo-proxy:dlr:part:<id>`), both with
+//! the receipt TTL. A receipt is applied by a script, so two instances
+//! receiving receipts for one part at once cannot put an intermediate state
+//! over a final one.
+
+use super::{aggregate, DlrStatus, PartState, Receipt, SendState, StoreError};
+use deadpool_redis::redis::{self, Script};
+use deadpool_redis::Pool;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// KEYS[1]: the part hash. ARGV: status, err-code, updated ms, TTL ms,
+/// final (0/1). The rule of `super::merged`: a final state stays.
+const RECORD: &str = r#"
+if redis.call('HGET', KEYS[1], 'final') == '1' then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'err', ARGV[2], 'updated', ARGV[3], 'final', ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+"#;
+
+fn send_key(id: &str) -> String {
+    format!("nexmo-proxy:dlr:send:{id}")
+}
+
+fn part_key(id: &str) -> String {
+    format!("nexmo-proxy:dlr:part:{id}")
+}
+
+#[derive(Clone)]
+pub(crate) struct RedisReceipts {
+    pool: Pool,
+    timeout: Duration,
+    record: Arc<Script>,
+}
+
+impl RedisReceipts {
+    pub(crate) fn new(pool: Pool, timeout: Duration) -> RedisReceipts {
+        RedisReceipts {
+            pool,
+            timeout,
+            record: Arc::new(Script::new(RECORD)),
+        }
+    }
+
+    async fn run<T>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| StoreError::Timeout(self.timeout))?
+    }
+
+    async fn connection(&self) -> Result<deadpool_redis::Connection, StoreError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Redis(e.to_string()))
+    }
+
+    pub(crate) async fn record_send(
+        &self,
+        ids: &[String],
+        sent_ms: u64,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let value = format!("{sent_ms} {}", ids.join(" "));
+        let ttl_ms = ttl.as_millis() as u64;
+        self.run(async {
+            let mut conn = self.connection().await?;
+            let mut pipe = redis::pipe();
+            for id in ids {
+                pipe.cmd("SET")
+                    .arg(send_key(id))
+                    .arg(&value)
+                    .arg("PX")
+                    .arg(ttl_ms)
+                    .ignore();
+            }
+            pipe.query_async::<()>(&mut conn)
+                .await
+                .map_err(|e| StoreError::Redis(e.to_string()))
+        })
+        .await
+    }
+
+    pub(crate) async fn record(&self, receipt: &Receipt, ttl: Duration) -> Result<(), StoreError> {
+        let s = receipt.state;
+        self.run(async {
+            let mut conn = self.connection().await?;
+            self.record
+                .key(part_key(&receipt.message_id))
+                .arg(s.status.as_str())
+                .arg(s.err_code)
+                .arg(s.updated_ms)
+                .arg(ttl.as_millis() as u64)
+                .arg(u8::from(s.status.is_final()))
+                .invoke_async::<i64>(&mut conn)
+                .await
+                .map(|_| ())
+                .map_err(|e| StoreError::Redis(e.to_string()))
+        })
+        .await
+    }
+
+    pub(crate) async fn status(&self, id: &str) -> Result<Option<SendState>, StoreError> {
+        self.run(async {
+            let mut conn = self.connection().await?;
+            let redis_err = |e: redis::RedisError| StoreError::Redis(e.to_string());
+            let send: Option<String> = redis::cmd("GET")
+                .arg(send_key(id))
+                .query_async(&mut conn)
+                .await
+                .map_err(redis_err)?;
+            let Some(send) = send else {
+                return Ok(None);
+            };
+            let mut words = send.split(' ');
+            let sent_ms = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
+            let ids: Vec<&str> = words.collect();
+            let mut pipe = redis::pipe();
+            for part in &ids {
+                pipe.cmd("HMGET")
+                    .arg(part_key(part))
+                    .arg("status")
+                    .arg("err")
+                    .arg("updated");
+            }
+            type Fields = (Option<String>, Option<u16>, Option<u64>);
+            let rows: Vec<Fields> = pipe.query_async(&mut conn).await.map_err(redis_err)?;
+            let parts: Vec<Option<PartState>> = rows
+                .into_iter()
+                .map(|(status, err, updated)| {
+                    Some(PartState {
+                        status: DlrStatus::parse(&status?)?,
+                        err_code: err.unwrap_or(0),
+                        updated_ms: updated.unwrap_or(0),
+                    })
+                })
+                .collect();
+            Ok(Some(aggregate(&parts, sent_ms)))
+        })
+        .await
+    }
+}
