@@ -69,10 +69,19 @@ impl fmt::Display for Settings {
         if let Some(lvn) = &n.long_virtual_number {
             writeln!(f, "nexmo long virtual number (for +1): {lvn}")?;
         }
+        writeln!(
+            f,
+            "nexmo throughput: {} requests/s (all instances), a send waits at most {:?} for its slot",
+            n.max_rps, n.max_queue_wait
+        )?;
         if let Some(url) = &n.dlr_url {
             // Without the query, which may carry a token.
             let url = url.split('?').next().unwrap_or_default();
-            writeln!(f, "nexmo delivery receipts: {url}")?;
+            writeln!(
+                f,
+                "nexmo delivery receipts: {url} (states kept {:?}, in process at most {} parts)",
+                n.receipt_ttl, n.max_receipts
+            )?;
         }
         match &self.redis {
             Some(r) => writeln!(

@@ -8,6 +8,7 @@ use crate::config::{EndpointSpec, GeoipSource, Settings, Sources};
 use crate::geo::{GeoError, GeoIp};
 use crate::inflight::InFlight;
 use crate::limiter::{Limiter, LimiterError, RedisLimiter};
+use crate::nexmo::Shaper;
 use crate::receipts::{MemoryReceipts, ReceiptStore, RedisReceipts};
 use crate::throttle::LogThrottle;
 use arc_swap::ArcSwap;
@@ -34,6 +35,8 @@ pub(crate) struct Runtime {
     pub(crate) limiter: Limiter,
     /// Delivery states, where the limiter counts.
     pub(crate) receipts: ReceiptStore,
+    /// Request slots towards Nexmo, where the limiter counts.
+    pub(crate) shaper: Shaper,
 }
 
 impl Runtime {
@@ -70,6 +73,15 @@ impl Runtime {
             }
             _ => receipt_store(&settings, &limiter),
         };
+        let shaper = match previous {
+            Some(p)
+                if same_store(&p.settings, &settings)
+                    && p.settings.nexmo.api_key == settings.nexmo.api_key =>
+            {
+                p.shaper.clone()
+            }
+            _ => shaper(&settings, &limiter),
+        };
         let number_key = number_key(&settings, previous);
         let routes = settings
             .all_endpoints()
@@ -83,7 +95,23 @@ impl Runtime {
             geo,
             limiter,
             receipts,
+            shaper,
         })
+    }
+}
+
+/// Slots are shared in the limiter's Redis, per API key (by a digest: the
+/// key itself stays out of Redis), or kept in process.
+fn shaper(settings: &Settings, limiter: &Limiter) -> Shaper {
+    match (limiter, &settings.redis) {
+        (Limiter::Redis(r), Some(redis)) => {
+            use sha2::Digest;
+            let (pool, timeout) = r.pool();
+            let digest = sha2::Sha256::digest(settings.nexmo.api_key.as_bytes());
+            let key_id = hex::encode(&digest[..8]);
+            Shaper::redis(pool, timeout, &key_id, redis.expected_instances.get())
+        }
+        _ => Shaper::in_process(),
     }
 }
 

@@ -107,6 +107,11 @@ pub(crate) struct NexmoSettings {
     pub(crate) receipt_ttl: Duration,
     /// Most message parts whose state the in-process store keeps.
     pub(crate) max_receipts: NonZeroUsize,
+    /// Requests a second to Nexmo, all instances together.
+    pub(crate) max_rps: NonZeroU32,
+    /// Longest a send waits for its slot before answering status 1.
+    #[serde(deserialize_with = "values::timeout")]
+    pub(crate) max_queue_wait: Duration,
 }
 
 impl Default for NexmoSettings {
@@ -123,6 +128,8 @@ impl Default for NexmoSettings {
             signature_method: signature::Method::default(),
             receipt_ttl: Duration::from_secs(7 * 24 * 3600),
             max_receipts: NonZeroUsize::MIN.saturating_add(99_999),
+            max_rps: NonZeroU32::MIN.saturating_add(29),
+            max_queue_wait: Duration::from_secs(2),
         }
     }
 }

@@ -33,7 +33,10 @@ pub(super) async fn handle(ctx: &Ctx<'_>, m: &MessageSpec, nexmo: &NexmoClient) 
         text: &text,
         client_ref: &ctx.spec.path,
     };
-    match nexmo.send(&ctx.rt.settings.nexmo, &sms).await {
+    match nexmo
+        .send(&ctx.rt.settings.nexmo, &sms, &ctx.rt.shaper)
+        .await
+    {
         Ok(sent) => sent_reply(ctx, &number, sent).await,
         Err(e) => nexmo_failed(ctx, (&number, gsm::parts(&text)), e, admitted).await,
     }

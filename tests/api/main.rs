@@ -15,5 +15,6 @@ mod protection;
 mod receipts;
 mod reload;
 mod robustness;
+mod shaping;
 mod structure;
 mod validate_number;

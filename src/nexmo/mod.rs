@@ -4,6 +4,10 @@
 //! `NexmoError`, never a panic. Only a throttled reply with no accepted
 //! part is retried, once, so a message is never sent twice.
 
+mod shaping;
+
+pub(crate) use shaping::Shaper;
+
 use crate::config::NexmoSettings;
 use crate::gsm;
 use crate::phone::PhoneNumber;
@@ -61,6 +65,22 @@ pub(crate) struct NexmoError {
 }
 
 impl NexmoError {
+    /// No request slot within `max_queue_wait`: answered as Nexmo answers
+    /// a throttled request, and never sent.
+    fn no_slot(settings: &NexmoSettings) -> Self {
+        let text = "Throughput Rate Exceeded - no send slot within nexmo.max_queue_wait";
+        NexmoError {
+            status: Some("1".into()),
+            error_text: Some(text.into()),
+            detail: format!(
+                "shaping: more than {} requests a second, none free within {:?}",
+                settings.max_rps, settings.max_queue_wait
+            ),
+            accepted_parts: 0,
+            refused: true,
+        }
+    }
+
     fn transport(detail: impl Into<String>) -> Self {
         NexmoError {
             status: None,
@@ -135,19 +155,28 @@ impl NexmoClient {
         form
     }
 
+    /// Sends `sms`, each request to Nexmo in a slot of `shaper`'s.
     pub(crate) async fn send(
         &self,
         settings: &NexmoSettings,
         sms: &Sms<'_>,
+        shaper: &Shaper,
     ) -> Result<Sent, NexmoError> {
         let form = Self::form(settings, sms, unix_now());
+        let slot = || shaper.take(settings.max_rps.get(), settings.max_queue_wait);
+        if !slot().await {
+            return Err(NexmoError::no_slot(settings));
+        }
         match self.send_once(settings, &form).await {
-            Err(Attempt::Throttled { wait, .. }) => {
+            Err(Attempt::Throttled { wait, error }) => {
                 log::warn!(
                     "nexmo throttled the message to {}; retrying once in {wait:?}",
                     sms.to.masked()
                 );
                 actix_web::rt::time::sleep(wait).await;
+                if !slot().await {
+                    return Err(error);
+                }
                 self.send_once(settings, &form)
                     .await
                     .map_err(|a| a.into_error())
