@@ -79,8 +79,9 @@ impl fmt::Display for Settings {
             let url = url.split('?').next().unwrap_or_default();
             writeln!(
                 f,
-                "nexmo delivery receipts: {url} (states kept {:?}, in process at most {} parts)",
-                n.receipt_ttl, n.max_receipts
+                "nexmo delivery receipts: {url} (states kept {}, in process at most {} parts)",
+                humantime::format_duration(n.receipt_ttl),
+                n.max_receipts
             )?;
         }
         match &self.redis {

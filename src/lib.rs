@@ -10,8 +10,10 @@
 //! 3. **phone** — `phone::parse` makes a `PhoneNumber`, asking `geo` for the
 //!    country of a national number; `policy` checks the destination;
 //! 4. **limit** — `limiter` decides every rule of the endpoint in one step;
-//! 5. **send** — `nexmo` posts the rendered `template`, its parts counted
-//!    by `gsm`;
+//! 5. **send** — `nexmo` posts the rendered `template` (signed by
+//!    `signature` when configured), its parts counted by `gsm`, in a slot
+//!    of its throughput shaper; `receipts` keeps what Nexmo later reports
+//!    of each part, for `/message_status/`;
 //! 6. **respond** — `response::Reply` renders JSON or JSONP, every error an
 //!    `ErrorCode`.
 //!
@@ -22,10 +24,11 @@
 //!   as the `fake-nexmo` binary, uses only leaves;
 //! - request handling and reload: `endpoints`, `reload`;
 //! - shared state: `state` (`AppState`, `Runtime`, building a runtime);
-//! - services: `nexmo`, `geo`, `policy`, `limiter`, `client`;
+//! - services: `nexmo`, `geo`, `policy`, `limiter`, `receipts`, `client`;
 //! - configuration: `config` (`load()` for start-up, `--check` and reload);
 //! - leaves, which use only leaves: `cli`, `params` (→ `response`),
-//!   `response`, `phone`, `template` (→ `gsm`), `gsm`, `secret`, `throttle`
+//!   `response`, `phone`, `template` (→ `gsm`), `gsm`, `secret`,
+//!   `signature` (Nexmo's `sig`, both ways), `throttle`
 //!   (refusal log summaries), `inflight` (connections and requests in progress per
 //!   client), `tolerant`.
 

@@ -139,7 +139,11 @@ pub fn run(settings: Settings, sources: Sources) -> Result<(), RunError> {
         crate::reload::spawn(state.clone());
         let flushing = state.clone();
         actix_web::rt::spawn(async move {
-            let mut tick = actix_web::rt::time::interval(crate::throttle::INTERVAL);
+            // The first summary one interval after start, not at once: a
+            // summary says what the interval held back.
+            let every = crate::throttle::INTERVAL;
+            let first = actix_web::rt::time::Instant::now() + every;
+            let mut tick = actix_web::rt::time::interval_at(first, every);
             loop {
                 tick.tick().await;
                 flushing.log_throttle.flush();
