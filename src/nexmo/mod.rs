@@ -339,6 +339,27 @@ mod tests {
     }
 
     #[test]
+    fn a_part_without_an_id_is_counted_but_not_listed() {
+        let body =
+            br#"{"message-count":"2","messages":[{"status":"0","message-id":"a"},{"status":"0"}]}"#;
+        let Ok(sent) = read_reply(body) else {
+            panic!("accepted")
+        };
+        assert_eq!(sent.parts, 2);
+        assert_eq!(sent.message_ids, ["a"]);
+    }
+
+    #[test]
+    fn client_refs_keep_the_first_40_characters() {
+        assert_eq!(client_ref("/m/"), "/m/");
+        let long = format!("/{}", "ä".repeat(50));
+        let cut = client_ref(&long);
+        assert_eq!(cut.chars().count(), 40);
+        assert!(long.starts_with(cut));
+        assert_eq!(client_ref(&long), cut, "the same path, the same reference");
+    }
+
+    #[test]
     fn odd_replies_are_errors() {
         for body in [
             &b"<html>"[..],
