@@ -295,6 +295,11 @@ mod tests {
             verify(good.iter().copied(), secret, Method::Sha256, now + 301),
             Err(Refusal::Stale)
         );
+        assert_eq!(
+            verify(good.iter().copied(), secret, Method::Sha256, now - 301),
+            Err(Refusal::Stale),
+            "from the future"
+        );
         let unstamped: Vec<_> = good
             .iter()
             .copied()

@@ -65,21 +65,11 @@ impl Runtime {
             _ => limiter(&settings)?,
         };
         let receipts = match previous {
-            Some(p)
-                if same_store(&p.settings, &settings)
-                    && p.settings.nexmo.max_receipts == settings.nexmo.max_receipts =>
-            {
-                p.receipts.clone()
-            }
+            Some(p) if same_receipts(&p.settings, &settings) => p.receipts.clone(),
             _ => receipt_store(&settings, &limiter),
         };
         let shaper = match previous {
-            Some(p)
-                if same_store(&p.settings, &settings)
-                    && p.settings.nexmo.api_key == settings.nexmo.api_key =>
-            {
-                p.shaper.clone()
-            }
+            Some(p) if same_shaping(&p.settings, &settings) => p.shaper.clone(),
             _ => shaper(&settings, &limiter),
         };
         let number_key = number_key(&settings, previous);
@@ -97,6 +87,30 @@ impl Runtime {
             receipts,
             shaper,
         })
+    }
+}
+
+/// Whether delivery states kept for `a` serve `b` (a reload that changes
+/// other settings keeps them).
+fn same_receipts(a: &Settings, b: &Settings) -> bool {
+    match (&a.redis, &b.redis) {
+        (Some(a), Some(b)) => a.same_store(b),
+        (None, None) => a.nexmo.max_receipts == b.nexmo.max_receipts,
+        _ => false,
+    }
+}
+
+/// Whether `a`'s send slots serve `b`: a new shaper would grant slots the
+/// old one already promised.
+fn same_shaping(a: &Settings, b: &Settings) -> bool {
+    match (&a.redis, &b.redis) {
+        (Some(r), Some(s)) => {
+            r.same_store(s)
+                && r.expected_instances == s.expected_instances
+                && a.nexmo.api_key == b.nexmo.api_key
+        }
+        (None, None) => true,
+        _ => false,
     }
 }
 

@@ -162,10 +162,9 @@ async fn sent_reply(ctx: &Ctx<'_>, number: &PhoneNumber, sent: Sent) -> Reply {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
         let ttl = ctx.rt.settings.nexmo.receipt_ttl;
-        if let Err(e) = ctx
-            .rt
-            .receipts
-            .record_send(&sent.message_ids, now, ttl)
+        let store = &ctx.rt.receipts;
+        if let Err(e) = store
+            .record_send(&sent.message_ids, sent.parts, now, ttl)
             .await
         {
             log::error!("could not record the parts of a send for its status: {e}");
@@ -184,11 +183,18 @@ async fn nexmo_failed(
     e: NexmoError,
     admitted: Admitted,
 ) -> Reply {
-    log::error!(
+    let line = format!(
         "nexmo refused the message to {} via {}: {e}",
         number.masked(),
         ctx.spec.path
     );
+    if e.shaped {
+        // A flood meets the throughput limit: summarised, not one line each.
+        let kind = format!("sends shaped away on {}", ctx.spec.path);
+        ctx.state.log_throttle.log(log::Level::Warn, &kind, &line);
+    } else {
+        log::error!("{line}");
+    }
     // Give back only what is known not to be billed.
     if e.refused {
         let refused = (parts as u64).saturating_sub(e.accepted_parts as u64);

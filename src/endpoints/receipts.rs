@@ -14,22 +14,47 @@ use crate::signature;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use subtle::ConstantTimeEq;
 
+/// 9999-12-31T23:59:59Z.
+const LATEST_MS: u64 = 253_402_300_799_000;
+
 fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Why a receipt is not believed, or `Ok`.
+/// Why a receipt is not believed, or `Ok`. The query of `nexmo.dlr_url`
+/// (a token an operator put there) must come back as it was; the receipt
+/// must then be signed (with or without those query parameters: whether
+/// Nexmo signs them is not documented) or, with no signature secret, carry
+/// our API key.
 fn authentic(params: &Params, nexmo: &NexmoSettings, now_s: u64) -> Result<(), String> {
+    let same = |a: &str, b: &str| bool::from(a.as_bytes().ct_eq(b.as_bytes()));
+    let ours: Vec<(String, String)> = nexmo
+        .dlr_url
+        .as_deref()
+        .and_then(|u| url::Url::parse(u).ok())
+        .map(|u| u.query_pairs().into_owned().collect())
+        .unwrap_or_default();
+    for (k, v) in &ours {
+        if !params.raw(k).is_some_and(|given| same(given, v)) {
+            return Err(format!(
+                "the {k} of nexmo.dlr_url's query is missing or wrong"
+            ));
+        }
+    }
     if !nexmo.signature_secret.is_empty() {
         let secret = nexmo.signature_secret.expose();
-        return signature::verify(params.pairs(), secret, nexmo.signature_method, now_s)
+        let method = nexmo.signature_method;
+        let own = params
+            .pairs()
+            .filter(|(k, _)| !ours.iter().any(|(q, _)| q == k));
+        return signature::verify(own, secret, method, now_s)
+            .or_else(|_| signature::verify(params.pairs(), secret, method, now_s))
             .map_err(|why| format!("signature: {why}"));
     }
     let given = params.get("api-key").unwrap_or("");
-    let ours = nexmo.api_key.as_str();
-    if !ours.is_empty() && bool::from(given.as_bytes().ct_eq(ours.as_bytes())) {
+    if !nexmo.api_key.is_empty() && same(given, &nexmo.api_key) {
         Ok(())
     } else {
         Err("api-key is not ours".into())
@@ -73,7 +98,9 @@ pub(super) async fn status(ctx: &Ctx<'_>) -> Reply {
     };
     match ctx.rt.receipts.status(id).await {
         Ok(Some(s)) => {
-            let updated = UNIX_EPOCH + Duration::from_millis(s.updated_ms);
+            // humantime cannot write years past 9999; stored times are ours,
+            // but a damaged store must not make this fail.
+            let updated = UNIX_EPOCH + Duration::from_millis(s.updated_ms.min(LATEST_MS));
             Reply::ok()
                 .field("delivery", s.delivery.as_str())
                 .field("parts", s.parts)

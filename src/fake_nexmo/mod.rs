@@ -16,7 +16,7 @@ pub use dlr::{Transport, DLR_MAGIC};
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::net::TcpListener;
 use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
@@ -67,9 +67,10 @@ pub struct FakeNexmo {
     callback_origin: Mutex<Option<String>>,
     /// Receipts sent, with the answer each got, for `GET /_receipts`.
     receipts: Mutex<Vec<serde_json::Value>>,
-    /// Requests per second it takes before answering status 1: the rate,
-    /// and the bucket (tokens, last refill).
-    max_rps: Option<(f64, Mutex<(f64, std::time::Instant)>)>,
+    /// Requests it takes in any one second before answering status 1, and
+    /// when it took the last ones (a sliding window: the strictest reading
+    /// of "30 requests per second").
+    max_rps: Option<(usize, Mutex<VecDeque<std::time::Instant>>)>,
 }
 
 impl FakeNexmo {
@@ -97,29 +98,33 @@ impl FakeNexmo {
         self
     }
 
-    /// Takes at most `rps` requests a second (a bucket of that many), and
-    /// answers status 1 beyond, as an account's throughput limit does.
+    /// Takes at most `rps` requests in any one second, and answers status 1
+    /// beyond, as an account's throughput limit does.
     pub fn with_max_rps(mut self, rps: u32) -> FakeNexmo {
-        let rate = f64::from(rps.max(1));
-        self.max_rps = Some((rate, Mutex::new((rate, std::time::Instant::now()))));
+        self.max_rps = Some((rps.max(1) as usize, Mutex::new(VecDeque::new())));
         self
     }
 
-    /// Takes a token, or says how many ms until there is one.
+    /// Takes a place in the window, or says how many ms until there is one.
     fn take_token(&self) -> Result<(), u64> {
-        let Some((rate, bucket)) = &self.max_rps else {
+        let Some((max, window)) = &self.max_rps else {
             return Ok(());
         };
-        let mut b = bucket.lock().unwrap_or_else(|e| e.into_inner());
+        let second = Duration::from_secs(1);
+        let mut taken = window.lock().unwrap_or_else(|e| e.into_inner());
         let now = std::time::Instant::now();
-        b.0 = (b.0 + now.duration_since(b.1).as_secs_f64() * rate).min(*rate);
-        b.1 = now;
-        if b.0 >= 1.0 {
-            b.0 -= 1.0;
-            Ok(())
-        } else {
-            Err((((1.0 - b.0) / rate) * 1000.0).ceil() as u64)
+        while taken
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= second)
+        {
+            taken.pop_front();
         }
+        if taken.len() < *max {
+            taken.push_back(now);
+            return Ok(());
+        }
+        let oldest = taken.front().copied().unwrap_or(now);
+        Err((second.saturating_sub(now.duration_since(oldest))).as_millis() as u64 + 1)
     }
 
     /// Also accepts requests signed with `secret` by `method` (`md5hash`,

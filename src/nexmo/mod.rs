@@ -62,6 +62,8 @@ pub(crate) struct NexmoError {
     /// statuses, or the request never left. Otherwise (a timeout, an HTTP
     /// error, an unreadable reply) Nexmo may have sent it.
     pub(crate) refused: bool,
+    /// Never sent: no slot within `max_queue_wait` (a flood, not a fault).
+    pub(crate) shaped: bool,
 }
 
 impl NexmoError {
@@ -78,6 +80,7 @@ impl NexmoError {
             ),
             accepted_parts: 0,
             refused: true,
+            shaped: true,
         }
     }
 
@@ -88,6 +91,7 @@ impl NexmoError {
             detail: detail.into(),
             accepted_parts: 0,
             refused: false,
+            shaped: false,
         }
     }
 }
@@ -163,7 +167,12 @@ impl NexmoClient {
         shaper: &Shaper,
     ) -> Result<Sent, NexmoError> {
         let form = Self::form(settings, sms, unix_now());
-        let slot = || shaper.take(settings.max_rps.get(), settings.max_queue_wait);
+        // One wait for slots in all, the retry's included.
+        let deadline = std::time::Instant::now() + settings.max_queue_wait;
+        let slot = || {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            shaper.take(settings.max_rps.get(), left)
+        };
         if !slot().await {
             return Err(NexmoError::no_slot(settings));
         }
@@ -280,6 +289,7 @@ fn read_reply(body: &[u8]) -> Result<Sent, Attempt> {
                     error_text: text,
                     accepted_parts: 0,
                     refused: true,
+                    shaped: false,
                 });
             }
         }

@@ -1,7 +1,7 @@
 //! Throughput shaping towards Nexmo: an account takes about 30 requests a
 //! second (`nexmo.max_rps`) and answers status 1 beyond. Each request to
-//! Nexmo first reserves a slot: slots are `1/max_rps` apart (no burst, so
-//! no second ever holds more than `max_rps + 1`), shared by every instance
+//! Nexmo first reserves a slot: slots are `1.03/max_rps` s apart (no burst,
+//! so no second holds more than `max_rps`), shared by every instance
 //! through Redis when the limiter uses it (its clock, `TIME`, is the one
 //! clock they share), else in process. A request whose slot is further
 //! away than `nexmo.max_queue_wait` reserves nothing and is refused at
@@ -12,6 +12,10 @@ use deadpool_redis::redis::Script;
 use deadpool_redis::Pool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// After a Redis failure, how long slots are taken in process before Redis
+/// is tried again (as the limiter does).
+const RETRY_REDIS: Duration = Duration::from_millis(500);
 
 /// KEYS[1]: the next free slot, in µs of Redis' clock. ARGV: slot interval
 /// µs, longest wait µs. Returns {1, wait µs} with the slot reserved, or
@@ -62,6 +66,8 @@ struct RedisSlots {
     script: Arc<Script>,
     /// How many instances share the rate when each must shape alone.
     instances: u32,
+    /// While Redis fails: until when it is not asked.
+    down_until: Arc<Mutex<Option<Instant>>>,
 }
 
 impl Shaper {
@@ -83,6 +89,7 @@ impl Shaper {
                 key: format!("nexmo-proxy:shaping:{key_id}"),
                 script: Arc::new(Script::new(RESERVE)),
                 instances: instances.max(1),
+                down_until: Arc::new(Mutex::new(None)),
             }),
             ..Shaper::in_process()
         }
@@ -91,17 +98,14 @@ impl Shaper {
     /// Reserves the next slot at `max_rps` and waits for it; `false` when
     /// none is free within `max_wait` (nothing reserved, nothing waited).
     pub(crate) async fn take(&self, max_rps: u32, max_wait: Duration) -> bool {
-        let interval = Duration::from_secs(1) / max_rps.max(1);
+        // 3% apart more than the rate asks, so jitter on the way to Nexmo
+        // cannot put `max_rps + 1` requests into one of its seconds.
+        let interval = Duration::from_secs(1) * 103 / (100 * max_rps.max(1));
         let wait = match &self.redis {
             None => self.local.reserve(interval, max_wait),
-            Some(r) => match r.reserve(interval, max_wait).await {
-                Ok(wait) => wait,
-                Err(e) => {
-                    log::warn!(
-                        "throughput shaping in redis failed ({e}); shaping this instance alone"
-                    );
-                    self.local.reserve(interval * r.instances, max_wait)
-                }
+            Some(r) => match r.reserve_unless_down(interval, max_wait).await {
+                Some(wait) => wait,
+                None => self.local.reserve(interval * r.instances, max_wait),
             },
         };
         match wait {
@@ -117,6 +121,42 @@ impl Shaper {
 }
 
 impl RedisSlots {
+    /// The Redis answer, or `None` when Redis is (or just went) down; the
+    /// change of state is logged once each way.
+    async fn reserve_unless_down(
+        &self,
+        interval: Duration,
+        max_wait: Duration,
+    ) -> Option<Option<Duration>> {
+        let was_down = {
+            let down = self.down_until.lock().unwrap_or_else(|e| e.into_inner());
+            match *down {
+                Some(until) if Instant::now() < until => return None,
+                other => other.is_some(),
+            }
+        };
+        let result = self.reserve(interval, max_wait).await;
+        let mut down = self.down_until.lock().unwrap_or_else(|e| e.into_inner());
+        match result {
+            Ok(wait) => {
+                if was_down && down.is_some() {
+                    log::warn!("throughput shaping is back on redis");
+                }
+                *down = None;
+                Some(wait)
+            }
+            Err(e) => {
+                if !was_down && down.is_none() {
+                    log::error!(
+                        "throughput shaping in redis failed ({e}); each instance shapes alone at max_rps / redis.expected_instances until it is back"
+                    );
+                }
+                *down = Some(Instant::now() + RETRY_REDIS);
+                None
+            }
+        }
+    }
+
     async fn reserve(
         &self,
         interval: Duration,

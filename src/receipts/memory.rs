@@ -3,21 +3,28 @@
 //! receipt TTL. An entry holds its send's parts (shared by all of them) and
 //! its own state, whichever arrives first.
 
-use super::{aggregate, merged, Receipt, SendState};
+use super::{aggregate, merged, PartState, Receipt, SendRecord, SendState, ORPHAN_TTL};
 use lru::LruCache;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-struct Send {
-    ids: Vec<String>,
-    sent_ms: u64,
+/// What is kept under one message id, each half with its own expiry, as
+/// in Redis (a send key and a part key).
+#[derive(Default)]
+struct Entry {
+    send: Option<(Arc<SendRecord>, Instant)>,
+    part: Option<(PartState, Instant)>,
 }
 
-struct Entry {
-    send: Option<Arc<Send>>,
-    part: Option<super::PartState>,
-    expires: Instant,
+impl Entry {
+    fn send(&self, now: Instant) -> Option<&Arc<SendRecord>> {
+        self.send.as_ref().filter(|(_, t)| *t > now).map(|(s, _)| s)
+    }
+
+    fn part(&self, now: Instant) -> Option<PartState> {
+        self.part.filter(|(_, t)| *t > now).map(|(p, _)| p)
+    }
 }
 
 pub(crate) struct MemoryReceipts {
@@ -35,61 +42,53 @@ impl MemoryReceipts {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The live entry for `id`, made empty when absent or expired.
-    fn entry<'a>(
-        entries: &'a mut LruCache<String, Entry>,
-        id: &str,
-        expires: Instant,
-    ) -> &'a mut Entry {
+    pub(crate) fn record_send(&self, send: SendRecord, ttl: Duration) {
         let now = Instant::now();
-        let entry = entries.get_or_insert_mut(id.to_string(), || Entry {
-            send: None,
-            part: None,
-            expires,
-        });
-        if entry.expires <= now {
-            entry.send = None;
-            entry.part = None;
-        }
-        entry.expires = expires;
-        entry
-    }
-
-    pub(crate) fn record_send(&self, ids: &[String], sent_ms: u64, ttl: Duration) {
-        let send = Arc::new(Send {
-            ids: ids.to_vec(),
-            sent_ms,
-        });
-        let expires = Instant::now() + ttl;
+        let expires = now + ttl;
+        let send = Arc::new(send);
         let mut entries = self.entries();
-        for id in ids {
-            Self::entry(&mut entries, id, expires).send = Some(send.clone());
+        for id in &send.ids {
+            let entry = entries.get_or_insert_mut(id.clone(), Entry::default);
+            entry.send = Some((send.clone(), expires));
+            // A receipt that overtook its send is kept as long as the send.
+            if let Some((_, t)) = entry.part.as_mut().filter(|(_, t)| *t > now) {
+                *t = expires;
+            }
         }
     }
 
     pub(crate) fn record(&self, receipt: &Receipt, ttl: Duration) {
+        let now = Instant::now();
         let mut entries = self.entries();
-        let entry = Self::entry(&mut entries, &receipt.message_id, Instant::now() + ttl);
-        entry.part = Some(merged(entry.part, receipt.state));
+        let entry = entries.get_or_insert_mut(receipt.message_id.clone(), Entry::default);
+        let expires = match entry.send(now) {
+            Some(_) => now + ttl,
+            None => now + ttl.min(ORPHAN_TTL),
+        };
+        let before = entry.part(now);
+        let after = merged(before, receipt.state);
+        // A final state stays as it was, expiry included, as in Redis.
+        if before != Some(after) {
+            entry.part = Some((after, expires));
+        }
     }
 
     pub(crate) fn status(&self, id: &str) -> Option<SendState> {
         let now = Instant::now();
         let entries = self.entries();
-        let live = |id: &str| entries.peek(id).filter(|e| e.expires > now);
-        let send = live(id)?.send.clone()?;
-        let parts: Vec<_> = send
+        let send = entries.peek(id)?.send(now)?.clone();
+        let known: Vec<_> = send
             .ids
             .iter()
-            .map(|id| live(id).and_then(|e| e.part))
+            .map(|id| entries.peek(id).and_then(|e| e.part(now)))
             .collect();
-        Some(aggregate(&parts, send.sent_ms))
+        Some(aggregate(send.parts, &known, send.sent_ms))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Delivery, DlrStatus, PartState};
+    use super::super::{Delivery, DlrStatus};
     use super::*;
 
     fn receipt(id: &str, status: DlrStatus) -> Receipt {
@@ -105,12 +104,20 @@ mod tests {
 
     const TTL: Duration = Duration::from_secs(60);
 
+    fn record(ids: &[&str]) -> SendRecord {
+        SendRecord {
+            ids: ids.iter().map(|s| s.to_string()).collect(),
+            parts: ids.len(),
+            sent_ms: 1,
+        }
+    }
+
     #[test]
     fn any_part_answers_for_the_whole_send_in_any_order() {
         let m = MemoryReceipts::new(NonZeroUsize::new(100).unwrap());
         // A receipt may come before the send is recorded.
         m.record(&receipt("b", DlrStatus::Delivered), TTL);
-        m.record_send(&["a".into(), "b".into()], 1, TTL);
+        m.record_send(record(&["a", "b"]), TTL);
         assert_eq!(m.status("a").unwrap().delivery, Delivery::Pending);
         m.record(&receipt("a", DlrStatus::Delivered), TTL);
         m.record(&receipt("a", DlrStatus::Buffered), TTL);
@@ -124,13 +131,33 @@ mod tests {
     }
 
     #[test]
+    fn a_receipt_without_its_send_is_kept_briefly_unless_the_send_comes() {
+        let m = MemoryReceipts::new(NonZeroUsize::new(100).unwrap());
+        let day = Duration::from_secs(86_400);
+        let expiry = |m: &MemoryReceipts, id: &str| m.entries().peek(id).unwrap().part.unwrap().1;
+        m.record(&receipt("a", DlrStatus::Accepted), day);
+        assert!(expiry(&m, "a") <= Instant::now() + ORPHAN_TTL);
+        m.record_send(record(&["a"]), day);
+        assert!(expiry(&m, "a") > Instant::now() + ORPHAN_TTL);
+        m.record(&receipt("a", DlrStatus::Delivered), day);
+        let kept = expiry(&m, "a");
+        m.record(&receipt("a", DlrStatus::Delivered), day);
+        assert_eq!(
+            expiry(&m, "a"),
+            kept,
+            "a duplicate final receipt changes nothing"
+        );
+    }
+
+    #[test]
     fn entries_expire_and_the_store_stays_bounded() {
         let m = MemoryReceipts::new(NonZeroUsize::new(4).unwrap());
-        m.record_send(&["x".into()], 1, Duration::from_millis(1));
+        m.record_send(record(&["x"]), Duration::from_millis(1));
         std::thread::sleep(Duration::from_millis(5));
         assert!(m.status("x").is_none());
         for i in 0..10 {
-            m.record_send(&[format!("id{i}")], 1, TTL);
+            let id = format!("id{i}");
+            m.record_send(record(&[&id]), TTL);
         }
         assert_eq!(m.entries().len(), 4);
         assert!(m.status("id9").is_some());

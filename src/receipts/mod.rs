@@ -80,6 +80,11 @@ pub(crate) fn merged(old: Option<PartState>, new: PartState) -> PartState {
     }
 }
 
+/// How long a receipt for a send not (yet) recorded here is kept: long
+/// enough for a receipt that overtook its send's record, short enough that
+/// receipts for sends never made here cannot fill the store.
+pub(crate) const ORPHAN_TTL: Duration = Duration::from_secs(10 * 60);
+
 /// Longest message id accepted (Nexmo's are 16 hex digits or a UUID).
 const MAX_ID_LEN: usize = 64;
 
@@ -177,31 +182,33 @@ pub(crate) struct SendState {
     pub(crate) updated_ms: u64,
 }
 
-/// A send's state from its parts': delivered when every part is; else the
-/// final failure of any part (failed before rejected before expired);
-/// else pending.
-pub(crate) fn aggregate(parts: &[Option<PartState>], sent_ms: u64) -> SendState {
-    let known: Vec<PartState> = parts.iter().flatten().copied().collect();
-    let updated_ms = known.iter().map(|p| p.updated_ms).fold(sent_ms, u64::max);
-    let any = |s: DlrStatus| known.iter().any(|p| p.status == s);
+/// A send's state from the states of its `parts` parts, of which `known`
+/// have ids (a part Nexmo accepted without an id never gets a receipt):
+/// delivered when every part is; else the final failure of any part
+/// (failed before rejected before expired); else pending.
+pub(crate) fn aggregate(parts: usize, known: &[Option<PartState>], sent_ms: u64) -> SendState {
+    let states: Vec<PartState> = known.iter().flatten().copied().collect();
+    let updated_ms = states.iter().map(|p| p.updated_ms).fold(sent_ms, u64::max);
+    let any = |s: DlrStatus| states.iter().any(|p| p.status == s);
+    let all_delivered = parts > 0
+        && known.len() == parts
+        && known
+            .iter()
+            .all(|p| p.is_some_and(|p| p.status == DlrStatus::Delivered));
     let delivery = if any(DlrStatus::Failed) {
         Delivery::Failed
     } else if any(DlrStatus::Rejected) {
         Delivery::Rejected
     } else if any(DlrStatus::Expired) {
         Delivery::Expired
-    } else if !parts.is_empty()
-        && parts
-            .iter()
-            .all(|p| p.is_some_and(|p| p.status == DlrStatus::Delivered))
-    {
+    } else if all_delivered {
         Delivery::Delivered
     } else {
         Delivery::Pending
     };
     SendState {
         delivery,
-        parts: parts.len(),
+        parts,
         updated_ms,
     }
 }
@@ -212,6 +219,14 @@ pub(crate) enum StoreError {
     Redis(String),
     #[error("redis did not answer within {0:?}")]
     Timeout(Duration),
+}
+
+/// One send as recorded: the ids of its parts, how many parts, when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SendRecord {
+    pub(crate) ids: Vec<String>,
+    pub(crate) parts: usize,
+    pub(crate) sent_ms: u64,
 }
 
 /// Where part states live.
@@ -229,27 +244,36 @@ impl ReceiptStore {
         }
     }
 
-    /// Remembers that `ids` are the parts of one send made at `sent_ms`,
-    /// for `ttl`.
+    /// Remembers that `ids` (those that are plausible) are the parts of one
+    /// send of `parts` parts made at `sent_ms`, for `ttl`; receipts already
+    /// kept for them are kept as long.
     pub(crate) async fn record_send(
         &self,
         ids: &[String],
+        parts: usize,
         sent_ms: u64,
         ttl: Duration,
     ) -> Result<(), StoreError> {
+        let ids: Vec<String> = ids.iter().filter(|id| plausible_id(id)).cloned().collect();
         if ids.is_empty() {
             return Ok(());
         }
+        let send = SendRecord {
+            ids,
+            parts: parts.max(1),
+            sent_ms,
+        };
         match self {
             ReceiptStore::Memory(m) => {
-                m.record_send(ids, sent_ms, ttl);
+                m.record_send(send, ttl);
                 Ok(())
             }
-            ReceiptStore::Redis(r) => r.record_send(ids, sent_ms, ttl).await,
+            ReceiptStore::Redis(r) => r.record_send(&send, ttl).await,
         }
     }
 
-    /// Applies one receipt (see `merged`).
+    /// Applies one receipt (see `merged`), kept for `ttl` when its send is
+    /// known, else for `ORPHAN_TTL` at most.
     pub(crate) async fn record(&self, receipt: &Receipt, ttl: Duration) -> Result<(), StoreError> {
         match self {
             ReceiptStore::Memory(m) => {
@@ -305,36 +329,25 @@ mod tests {
     fn a_send_is_delivered_when_every_part_is_and_failed_when_any_part_failed() {
         use DlrStatus::*;
         let d = |s| Some(part(s, 5));
-        assert_eq!(
-            aggregate(&[d(Delivered), d(Delivered)], 1).delivery,
-            Delivery::Delivered
-        );
-        assert_eq!(
-            aggregate(&[d(Delivered), None], 1).delivery,
-            Delivery::Pending
-        );
-        assert_eq!(
-            aggregate(&[d(Delivered), d(Accepted)], 1).delivery,
-            Delivery::Pending
-        );
-        assert_eq!(
-            aggregate(&[d(Failed), d(Accepted)], 1).delivery,
-            Delivery::Failed
-        );
-        assert_eq!(
-            aggregate(&[d(Expired), d(Rejected)], 1).delivery,
-            Delivery::Rejected
-        );
-        assert_eq!(
-            aggregate(&[d(Delivered), d(Expired)], 1).delivery,
-            Delivery::Expired
-        );
-        let s = aggregate(&[None, None], 7);
+        let of = |known: &[Option<PartState>]| aggregate(known.len(), known, 1).delivery;
+        assert_eq!(of(&[d(Delivered), d(Delivered)]), Delivery::Delivered);
+        assert_eq!(of(&[d(Delivered), None]), Delivery::Pending);
+        assert_eq!(of(&[d(Delivered), d(Accepted)]), Delivery::Pending);
+        assert_eq!(of(&[d(Failed), d(Accepted)]), Delivery::Failed);
+        assert_eq!(of(&[d(Expired), d(Rejected)]), Delivery::Rejected);
+        assert_eq!(of(&[d(Delivered), d(Expired)]), Delivery::Expired);
+        let s = aggregate(2, &[None, None], 7);
         assert_eq!(
             (s.delivery, s.parts, s.updated_ms),
             (Delivery::Pending, 2, 7)
         );
-        assert_eq!(aggregate(&[d(Accepted)], 1).updated_ms, 5);
+        assert_eq!(aggregate(1, &[d(Accepted)], 1).updated_ms, 5);
+        // A part without an id never gets its receipt.
+        let one_of_two = aggregate(2, &[d(Delivered)], 1);
+        assert_eq!(
+            (one_of_two.delivery, one_of_two.parts),
+            (Delivery::Pending, 2)
+        );
     }
 
     fn params<'a>(

@@ -1,31 +1,37 @@
 //! The Redis receipt store, on the limiter's pool. Per message id, a send
-//! key (`nexmo-proxy:dlr:send:<id>` = "sent_ms id1 id2 ...", on every part
-//! of the send) and a part hash (`nexmo-proxy:dlr:part:<id>`), both with
-//! the receipt TTL. A receipt is applied by a script, so two instances
-//! receiving receipts for one part at once cannot put an intermediate state
-//! over a final one.
+//! key (`nexmo-proxy:dlr:{<id>}:send` = "sent_ms parts id1 id2 ...", on
+//! every part of the send) and a part hash (`nexmo-proxy:dlr:{<id>}:part`),
+//! both with the receipt TTL (a part whose send is unknown: `ORPHAN_TTL`).
+//! The braces keep one id's keys in one Redis Cluster slot. A receipt is
+//! applied by a script, so two instances receiving receipts for one part at
+//! once cannot put an intermediate state over a final one.
 
-use super::{aggregate, DlrStatus, PartState, Receipt, SendState, StoreError};
+use super::{
+    aggregate, DlrStatus, PartState, Receipt, SendRecord, SendState, StoreError, ORPHAN_TTL,
+};
 use deadpool_redis::redis::{self, Script};
 use deadpool_redis::Pool;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// KEYS[1]: the part hash. ARGV: status, err-code, updated ms, TTL ms,
-/// final (0/1). The rule of `super::merged`: a final state stays.
+/// KEYS: the part hash, the send key. ARGV: status, err-code, updated ms,
+/// TTL ms, final (0/1), orphan TTL ms. The rule of `super::merged`: a final
+/// state stays, expiry included.
 const RECORD: &str = r#"
 if redis.call('HGET', KEYS[1], 'final') == '1' then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'err', ARGV[2], 'updated', ARGV[3], 'final', ARGV[5])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
+local ttl = ARGV[4]
+if redis.call('EXISTS', KEYS[2]) == 0 then ttl = ARGV[6] end
+redis.call('PEXPIRE', KEYS[1], ttl)
 return 1
 "#;
 
 fn send_key(id: &str) -> String {
-    format!("nexmo-proxy:dlr:send:{id}")
+    format!("nexmo-proxy:dlr:{{{id}}}:send")
 }
 
 fn part_key(id: &str) -> String {
-    format!("nexmo-proxy:dlr:part:{id}")
+    format!("nexmo-proxy:dlr:{{{id}}}:part")
 }
 
 #[derive(Clone)]
@@ -62,22 +68,23 @@ impl RedisReceipts {
 
     pub(crate) async fn record_send(
         &self,
-        ids: &[String],
-        sent_ms: u64,
+        send: &SendRecord,
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        let value = format!("{sent_ms} {}", ids.join(" "));
+        let value = format!("{} {} {}", send.sent_ms, send.parts, send.ids.join(" "));
         let ttl_ms = ttl.as_millis() as u64;
         self.run(async {
             let mut conn = self.connection().await?;
             let mut pipe = redis::pipe();
-            for id in ids {
+            for id in &send.ids {
                 pipe.cmd("SET")
                     .arg(send_key(id))
                     .arg(&value)
                     .arg("PX")
                     .arg(ttl_ms)
                     .ignore();
+                // A receipt that overtook its send is kept as long.
+                pipe.cmd("PEXPIRE").arg(part_key(id)).arg(ttl_ms).ignore();
             }
             pipe.query_async::<()>(&mut conn)
                 .await
@@ -92,11 +99,13 @@ impl RedisReceipts {
             let mut conn = self.connection().await?;
             self.record
                 .key(part_key(&receipt.message_id))
+                .key(send_key(&receipt.message_id))
                 .arg(s.status.as_str())
                 .arg(s.err_code)
                 .arg(s.updated_ms)
                 .arg(ttl.as_millis() as u64)
                 .arg(u8::from(s.status.is_final()))
+                .arg(ttl.min(ORPHAN_TTL).as_millis() as u64)
                 .invoke_async::<i64>(&mut conn)
                 .await
                 .map(|_| ())
@@ -119,6 +128,7 @@ impl RedisReceipts {
             };
             let mut words = send.split(' ');
             let sent_ms = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
+            let parts: usize = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
             let ids: Vec<&str> = words.collect();
             let mut pipe = redis::pipe();
             for part in &ids {
@@ -130,7 +140,7 @@ impl RedisReceipts {
             }
             type Fields = (Option<String>, Option<u16>, Option<u64>);
             let rows: Vec<Fields> = pipe.query_async(&mut conn).await.map_err(redis_err)?;
-            let parts: Vec<Option<PartState>> = rows
+            let known: Vec<Option<PartState>> = rows
                 .into_iter()
                 .map(|(status, err, updated)| {
                     Some(PartState {
@@ -140,7 +150,7 @@ impl RedisReceipts {
                     })
                 })
                 .collect();
-            Ok(Some(aggregate(&parts, sent_ms)))
+            Ok(Some(aggregate(parts.max(ids.len()), &known, sent_ms)))
         })
         .await
     }

@@ -51,6 +51,23 @@ async fn send(app: &TestApp, to: &str) -> Vec<String> {
         .collect()
 }
 
+/// Polls until the fake has sent `n` receipts for the parts `ids`.
+async fn wait_for_receipts_of(fake: &FakeNexmo, ids: &[String], n: usize) {
+    let start = Instant::now();
+    loop {
+        let sent = fake.receipts_sent().await;
+        let of = sent
+            .iter()
+            .filter(|r| ids.iter().any(|id| r["messageId"] == id.as_str()))
+            .count();
+        if of >= n {
+            return;
+        }
+        assert!(start.elapsed() < DEADLINE, "{of} of {n} receipts: {sent:?}");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn status(app: &TestApp, id: &str) -> Value {
     let a = app.get(&format!("/message_status/?id={id}")).await;
     assert_eq!(a.header("cache-control"), Some("no-store"));
@@ -72,7 +89,7 @@ async fn wait_for_delivery(app: &TestApp, id: &str, want: &str) -> Value {
 #[actix_web::test]
 async fn receipts_by_each_transport_move_a_send_from_pending_to_delivered() {
     for transport in ["get", "form", "json"] {
-        let fake = FakeNexmo::start_with(&["--dlr-method", transport, "--dlr-delay-ms", "150"]);
+        let fake = FakeNexmo::start_with(&["--dlr-method", transport, "--dlr-delay-ms", "250"]);
         let app = TestApp::spawn(&config(&fake, "", None));
         fake.route_callbacks_to(&app).await;
         let ids = send(&app, "4917612345678").await;
@@ -82,7 +99,7 @@ async fn receipts_by_each_transport_move_a_send_from_pending_to_delivered() {
         assert_eq!(p["status-report-req"], "true");
         assert_eq!(p["callback"], format!("https://sms.example.com{DLR_PATH}"));
         assert_eq!(p["client-ref"], "/m/");
-        // Four receipts 150 ms apart: nothing is final yet.
+        // Four receipts 250 ms apart: nothing is final for a second.
         let first = status(&app, &ids[0]).await;
         assert_eq!(first["delivery"], "pending", "{transport}: {first}");
         assert_eq!(first["parts"], 2);
@@ -116,9 +133,8 @@ async fn final_failures_win_and_late_receipts_change_nothing() {
         wait_for_delivery(&app, &ids[0], want).await;
     }
     // Delivered, a duplicate, then a late "accepted", for both parts.
-    let before = fake.receipts_sent().await.len();
     let ids = send(&app, "4917600000085").await;
-    fake.wait_for_receipts(before + 6).await;
+    wait_for_receipts_of(&fake, &ids, 6).await;
     assert_eq!(status(&app, &ids[0]).await["delivery"], "delivered");
     // No receipts at all: pending for as long as it is kept.
     let ids = send(&app, "4917600000084").await;
@@ -154,6 +170,10 @@ async fn receipts_by_hand_duplicates_out_of_order_forged_and_malformed() {
         let app = &app;
         async move { app.get(&format!("{DLR_PATH}?{q}")).await }
     };
+    // The second part is delivered: a forged "delivered" for the first,
+    // were it kept, would make the whole send delivered.
+    let a = post(receipt_query(&ids[1], "delivered", &ours)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
     // Without our api-key (no signature secret configured): 401, nothing kept.
     for key in ["", "otherkey"] {
         let q = receipt_query(&ids[0], "delivered", &[("api-key", key)]);
@@ -197,7 +217,7 @@ async fn receipts_by_hand_duplicates_out_of_order_forged_and_malformed() {
     assert_eq!(status(&app, &ids[0]).await["delivery"], "pending");
     // Out of order and duplicated: a final state stays.
     for (part, order) in [
-        (0, ["delivered", "accepted", "delivered"]),
+        (0, ["delivered", "accepted", "buffered"]),
         (1, ["buffered", "delivered", "buffered"]),
     ] {
         for s in order {
@@ -336,6 +356,17 @@ async fn signed_receipts_are_believed_and_forged_or_stale_ones_are_not() {
     let sig_of_good = signed_by(&good, "dlr-secret");
     tampered[2].1 = "failed".into();
     let stale_fields = base(&stale);
+    // The second part delivered by a good receipt first: a forged one for
+    // the first part, were it kept, would make the send delivered.
+    let second = base(&fresh)
+        .into_iter()
+        .map(|(k, v)| match k.as_str() {
+            "messageId" => (k, ids[1].clone()),
+            _ => (k, v),
+        })
+        .collect::<Vec<_>>();
+    let q = query(&second, Some(signed_by(&second, "dlr-secret")));
+    assert_eq!(app2.get(&format!("{DLR_PATH}?{q}")).await.status, 200);
     let cases = [
         ("tampered", query(&tampered, Some(sig_of_good.clone()))),
         (
@@ -357,11 +388,7 @@ async fn signed_receipts_are_believed_and_forged_or_stale_ones_are_not() {
         .get(&format!("{DLR_PATH}?{}", query(&good, Some(sig_of_good))))
         .await;
     assert_eq!(a.status, 200, "{}", a.body);
-    assert_eq!(
-        status(&app2, id).await["delivery"],
-        "pending",
-        "one part of two"
-    );
+    assert_eq!(status(&app2, id).await["delivery"], "delivered", "kept");
     assert!(!app2.logs().contains("dlr-secret"));
 }
 
@@ -380,10 +407,37 @@ async fn a_second_instance_on_the_same_redis_answers_the_same_status() {
     let ids = send(&a, "4917600000083").await;
     wait_for_delivery(&a, &ids[0], "failed").await;
     // Late intermediate receipts after a final one, applied in Redis.
-    let before = fake.receipts_sent().await.len();
     let ids = send(&a, "4917600000085").await;
-    fake.wait_for_receipts(before + 6).await;
+    wait_for_receipts_of(&fake, &ids, 6).await;
     assert_eq!(status(&a, &ids[0]).await["delivery"], "delivered");
     let keys = redis.cli(&["--scan", "--pattern", "nexmo-proxy:dlr:*"]);
-    assert!(!keys.contains("4917"), "no numbers in keys: {keys}");
+    for number in ["4917612345678", "4917600000083", "4917600000085"] {
+        assert!(!keys.contains(number), "no numbers in keys: {keys}");
+    }
+}
+
+#[actix_web::test]
+async fn a_token_in_dlr_urls_query_must_come_back() {
+    let fake = FakeNexmo::start_with(&["--dlr-delay-ms", "5"]);
+    let toml = config(&fake, "", None).replace(
+        &format!("{DLR_PATH}\""),
+        &format!("{DLR_PATH}?token=t0k3n\""),
+    );
+    let app = TestApp::spawn(&toml);
+    fake.route_callbacks_to(&app).await;
+    let ids = send(&app, "4917612345678").await;
+    wait_for_delivery(&app, &ids[0], "delivered").await;
+    let ids = send(&app, "4917600000084").await;
+    for token in [None, Some("wrong"), Some("t0k3n ")] {
+        let mut extra = vec![("api-key", API_KEY)];
+        extra.extend(token.map(|t| ("token", t)));
+        let a = app
+            .get(&format!(
+                "{DLR_PATH}?{}",
+                receipt_query(&ids[0], "failed", &extra)
+            ))
+            .await;
+        assert_eq!(a.status, 401, "{token:?}: {}", a.body);
+    }
+    assert_eq!(status(&app, &ids[0]).await["delivery"], "pending");
 }

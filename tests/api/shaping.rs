@@ -20,6 +20,7 @@ max_rps = 30
 max_queue_wait = "2s"
 [redis]
 url = "{}"
+expected_instances = 2
 [defaults]
 limits = []
 [[endpoint]]
@@ -55,8 +56,8 @@ async fn a_burst_over_two_instances_never_meets_nexmos_throughput_limit() {
     // (a throttled one would be retried, so it would show twice).
     assert_eq!(fake.received().await.len(), ok);
     eprintln!("{ok} of 200 sent, {shaped} shaped, in {elapsed:?}");
-    // 30 a second for the 2 s a send may wait, and the first at once.
-    assert!((45..=75).contains(&ok), "{ok} sent in {elapsed:?}");
+    // About 29 a second for the 2 s a send may wait, and the first at once.
+    assert!((40..=80).contains(&ok), "{ok} sent in {elapsed:?}");
     assert!(elapsed.as_secs_f64() < 4.0, "{elapsed:?}");
 }
 

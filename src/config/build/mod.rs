@@ -118,8 +118,17 @@ fn delivery(
         }
         return (None, None);
     };
+    if dlr_url.chars().count() > 100 {
+        p.push(
+            "nexmo.dlr_url",
+            "longer than 100 characters, which Nexmo refuses (status 23)",
+        );
+    }
     match url::Url::parse(dlr_url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+            if raw.nexmo.signature_secret.is_empty() && u.query().is_none() {
+                warnings.push("delivery receipts are believed on our api-key alone, which every receipt and request carries: set nexmo.signature_secret (signed webhooks), or at least a secret token in nexmo.dlr_url's query".into());
+            }
             let status = endpoint::message_status(&raw.message_status, p);
             (Some(endpoint::receipts(u.path().to_string())), Some(status))
         }
