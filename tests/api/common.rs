@@ -365,15 +365,21 @@ impl FakeNexmo {
         format!("{}/sms/json", self.base)
     }
 
-    pub async fn received(&self) -> Vec<Value> {
+    /// The JSON list the fake serves at `path`.
+    async fn list(&self, path: &str) -> Vec<Value> {
         let mut r = self
             .client
-            .get(format!("{}/_log", self.base))
+            .get(format!("{}{path}", self.base))
             .send()
             .await
             .unwrap();
         let v: Value = r.json().limit(1 << 24).await.unwrap();
         v.as_array().cloned().unwrap_or_default()
+    }
+
+    /// The requests the fake has received.
+    pub async fn received(&self) -> Vec<Value> {
+        self.list("/_log").await
     }
 
     /// Delivers callbacks to `app` whatever host their URL names.
@@ -389,14 +395,7 @@ impl FakeNexmo {
 
     /// The receipts the fake has sent, each with the HTTP status it got.
     pub async fn receipts_sent(&self) -> Vec<Value> {
-        let mut r = self
-            .client
-            .get(format!("{}/_receipts", self.base))
-            .send()
-            .await
-            .unwrap();
-        let v: Value = r.json().limit(1 << 24).await.unwrap();
-        v.as_array().cloned().unwrap_or_default()
+        self.list("/_receipts").await
     }
 
     /// Polls until the fake has sent `n` receipts; returns them.
@@ -559,4 +558,15 @@ impl Drop for Redis {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The text Nexmo signs, computed here apart from the proxy's code: every
+/// parameter sorted, as `&k=v`, with `&` and `=` in values made `_`.
+pub fn signed_text(params: &[(&str, &str)]) -> String {
+    let mut sorted = params.to_vec();
+    sorted.sort();
+    sorted
+        .iter()
+        .map(|(k, v)| format!("&{k}={}", v.replace(['&', '='], "_")))
+        .collect()
 }

@@ -248,12 +248,7 @@ async fn splits_long_texts_into_parts_by_encoding() {
 /// md5 of `&k=v...` (sorted, `&` and `=` in values made `_`) and the secret.
 fn md5hash_sig(params: &[(&str, &str)], secret: &str) -> String {
     use md5::Digest;
-    let mut sorted = params.to_vec();
-    sorted.sort();
-    let text: String = sorted
-        .iter()
-        .map(|(k, v)| format!("&{k}={}", v.replace(['&', '='], "_")))
-        .collect();
+    let text = crate::common::signed_text(params);
     hex::encode(md5::Md5::digest(format!("{text}{secret}").as_bytes()))
 }
 

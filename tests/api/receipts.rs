@@ -311,12 +311,7 @@ async fn signed_receipts_are_believed_and_forged_or_stale_ones_are_not() {
         .as_secs();
     let sign = |fields: &[(&str, &str)], secret: &str| -> String {
         use hmac::Mac;
-        let mut sorted = fields.to_vec();
-        sorted.sort();
-        let text: String = sorted
-            .iter()
-            .map(|(k, v)| format!("&{k}={}", v.replace(['&', '='], "_")))
-            .collect();
+        let text = crate::common::signed_text(fields);
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
         mac.update(text.as_bytes());
         hex::encode_upper(mac.finalize().into_bytes())
