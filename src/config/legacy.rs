@@ -211,7 +211,10 @@ fn message_handler(raw: &mut RawConfig, flags: &LegacyFlags, l: &mut Lookup) {
             raw.endpoint.push(RawEndpoint {
                 path: Some(path),
                 sender: Some(sender),
-                message: Some(RawMessage::Plain(message)),
+                // The old proxy sent MESSAGE as it was: braces are text.
+                message: Some(RawMessage::Plain(
+                    message.replace('{', "{{").replace('}', "}}"),
+                )),
                 ..RawEndpoint::default()
             });
         }
@@ -244,5 +247,22 @@ mod tests {
         assert_eq!(raw.nexmo.api_secret.expose(), "s1");
         let url = raw.redis.map(|r| r.url.expose().to_string());
         assert_eq!(url.as_deref(), Some("redis://:p+w@localhost:6379/0"));
+    }
+
+    #[test]
+    fn the_old_message_is_literal_text() {
+        let env: BTreeMap<String, String> = [("MESSAGE", "Get {it} now }{"), ("SENDER", "Acme")]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into();
+        let mut raw = RawConfig::default();
+        let mut problems = Problems::default();
+        apply(&mut raw, &LegacyFlags::default(), &env, &mut problems);
+        assert!(problems.0.is_empty());
+        let Some(RawMessage::Plain(m)) = &raw.endpoint[0].message else {
+            panic!("one plain message")
+        };
+        let known = std::collections::BTreeSet::new();
+        let (t, _) = crate::template::Template::checked(m, &known, |_| None).unwrap();
+        assert_eq!(t.render(|_| None), "Get {it} now }{");
     }
 }

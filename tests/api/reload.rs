@@ -514,3 +514,22 @@ async fn a_rejected_reload_does_not_log_the_secret_on_its_broken_line() {
     assert!(app.wait_for_log("keeping configuration generation 1"));
     assert!(!app.logs().contains("topsecret"), "{}", app.logs());
 }
+
+#[actix_web::test]
+async fn nothing_changed_reads_the_same_from_a_save_and_from_sighup() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("proxy.toml");
+    let base = "[validation]\nlimits = []\n";
+    std::fs::write(&path, base).unwrap();
+    let app = Spawn::new("").config_file(path.clone()).start().unwrap();
+    // A comment is a change to the file, not to the configuration.
+    write_in_place(&path, &format!("# edited\n{base}"));
+    assert!(app.wait_for_log("reload (FileChanged): configuration unchanged, keeping generation 1"));
+    hup(&app);
+    assert!(app.wait_for_log("reload (Signal): configuration unchanged, keeping generation 1"));
+    assert!(
+        !app.logs().contains("applied configuration"),
+        "{}",
+        app.logs()
+    );
+}
