@@ -28,7 +28,7 @@
 //! - configuration: `config` (`load()` for start-up, `--check` and reload);
 //! - leaves, which use only leaves: `cli`, `params` (→ `response`),
 //!   `response`, `phone`, `template` (→ `gsm`), `gsm`, `secret`,
-//!   `signature` (Nexmo's `sig`, both ways), `throttle`
+//!   `signature` (Nexmo's `sig`, both ways), `systemd` (sd_notify), `throttle`
 //!   (refusal log summaries), `inflight` (connections and requests in progress per
 //!   client), `tolerant`.
 
@@ -53,6 +53,7 @@ mod secret;
 pub mod server;
 mod signature;
 mod state;
+mod systemd;
 mod template;
 mod throttle;
 mod tolerant;

@@ -46,6 +46,7 @@ fn reload_now(state: &AppState, trigger: Trigger) {
             settings.server.listen = current.settings.server.listen;
             settings.server.workers = current.settings.server.workers;
             settings.server.max_connections = current.settings.server.max_connections;
+            settings.server.shutdown_timeout = current.settings.server.shutdown_timeout;
             let mut changes = describe_changes(&current.settings, &settings);
             let geo_file = current.geo.file_changed();
             if geo_file {
@@ -116,6 +117,12 @@ fn restart_only_changes(old: &Settings, new: &Settings) -> Vec<String> {
         v.push(format!(
             "server.max_connections ({} -> {})",
             old.server.max_connections, new.server.max_connections
+        ));
+    }
+    if old.server.shutdown_timeout != new.server.shutdown_timeout {
+        v.push(format!(
+            "server.shutdown_timeout ({:?} -> {:?})",
+            old.server.shutdown_timeout, new.server.shutdown_timeout
         ));
     }
     v
@@ -237,7 +244,11 @@ pub(crate) fn spawn(state: Arc<AppState>) {
             let st = state.clone();
             // Loading reads files and may open a geo-IP database: off the
             // event loop.
+            crate::systemd::reloading();
             let _ = actix_web::rt::task::spawn_blocking(move || reload_now(&st, trigger)).await;
+            // Ready again whatever the outcome: a rejected file leaves the
+            // running configuration serving.
+            crate::systemd::ready();
         }
     });
 }

@@ -1,5 +1,6 @@
 //! Start-up: binds the listener, builds the first `Runtime`, starts the
-//! reload watcher and the HTTP server, and runs until SIGINT/SIGTERM.
+//! reload watcher and the HTTP server, and runs until SIGINT/SIGTERM, then
+//! lets requests in flight finish.
 //! Nothing below imports this module.
 
 use crate::client::peer_counted_as;
@@ -38,8 +39,37 @@ fn serve(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<Server>
     .max_connections(settings.max_connections.get().div_ceil(workers))
     // The head; `endpoints::dispatch` gives the body as long again.
     .client_request_timeout(settings.client_timeout)
+    // Signals are ours (`stop_on_signals`): actix would stop at once on
+    // SIGINT, cutting off sends in flight.
+    .disable_signals()
+    .shutdown_timeout(settings.shutdown_timeout.as_secs().max(1))
     .listen(listener)?;
     Ok(server.run())
+}
+
+/// On SIGTERM or SIGINT: stop accepting, let requests in flight finish
+/// (within `server.shutdown_timeout`), then let `run` return.
+fn stop_on_signals(server: actix_web::dev::ServerHandle, timeout: std::time::Duration) {
+    use tokio::signal::unix::{signal, SignalKind};
+    actix_web::rt::spawn(async move {
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            log::error!("cannot handle SIGTERM/SIGINT; stopping at once");
+            server.stop(false).await;
+            return;
+        };
+        let which = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        log::info!(
+            "{which}: finishing requests in flight (at most {timeout:?}), accepting no more"
+        );
+        crate::systemd::stopping();
+        server.stop(true).await;
+    });
 }
 
 /// Counts a new connection against its peer's cap (counted as the `ip`
@@ -150,8 +180,10 @@ pub fn run(settings: Settings, sources: Sources) -> Result<(), RunError> {
             }
         });
         let server = serve(listener, state.clone())?;
+        stop_on_signals(server.handle(), s.server.shutdown_timeout);
         // Tests and scripts wait for this line to learn the port.
         log::info!("listening on http://{addr}");
+        crate::systemd::ready();
         server.await?;
         log::info!("stopped");
         Ok(())

@@ -63,6 +63,9 @@ pub(crate) struct ServerSettings {
     /// for trusted proxies), and requests in progress per client; both
     /// counted as the `ip` rule counts.
     pub(crate) max_connections_per_ip: NonZeroU32,
+    /// On SIGTERM/SIGINT: how long requests in flight may take to finish.
+    #[serde(deserialize_with = "values::timeout")]
+    pub(crate) shutdown_timeout: Duration,
 }
 
 impl ServerSettings {
@@ -81,6 +84,7 @@ impl Default for ServerSettings {
             client_timeout: Duration::from_secs(5),
             max_connections: NonZeroUsize::MIN.saturating_add(9_999),
             max_connections_per_ip: NonZeroU32::MIN.saturating_add(31),
+            shutdown_timeout: Duration::from_secs(10),
         }
     }
 }

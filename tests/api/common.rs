@@ -291,6 +291,27 @@ impl TestApp {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// Sends the proxy `signal` (`"TERM"`, `"INT"`, `"HUP"`).
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Polls until the proxy has exited, for at most `within`.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < within {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
 }
 
 /// Log lines that leak a secret or an unmasked number: the test secrets,

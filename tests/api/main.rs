@@ -9,6 +9,7 @@ mod common;
 mod config;
 mod fake_nexmo;
 mod hostile;
+mod lifecycle;
 mod limits;
 mod message;
 mod protection;

@@ -1,0 +1,104 @@
+//! The process's life as an operator's service manager sees it: graceful
+//! shutdown on SIGTERM and SIGINT (a send in flight finishes and is
+//! answered), and the systemd notifications around start, reload and stop.
+
+use crate::common::{FakeNexmo, Spawn, TestApp, API_KEY, API_SECRET};
+use std::os::unix::net::UnixDatagram;
+use std::time::{Duration, Instant};
+
+fn config(fake: &FakeNexmo) -> String {
+    format!(
+        r#"
+[server]
+shutdown_timeout = "5s"
+[nexmo]
+api_key = "{API_KEY}"
+api_secret = "{API_SECRET}"
+url = "{}"
+timeout = "4s"
+[defaults]
+limits = []
+[[endpoint]]
+path = "/m/"
+sender = "Acme"
+message = "hi"
+"#,
+        fake.sms_url()
+    )
+}
+
+#[actix_web::test]
+async fn a_send_in_flight_finishes_and_is_answered_after_sigterm_or_sigint() {
+    for signal in ["TERM", "INT"] {
+        // "…95" answers after --slow-ms.
+        let fake = FakeNexmo::start_with(&["--slow-ms", "1500"]);
+        let mut app = TestApp::spawn(&config(&fake));
+        let answer = {
+            let app = &app;
+            let send = app.get("/m/?receiver=%2B4917600000095");
+            let signal_once_sent = async {
+                let start = Instant::now();
+                while fake.received().await.is_empty() {
+                    assert!(start.elapsed() < Duration::from_secs(5), "never sent");
+                    actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+                }
+                app.signal(signal);
+            };
+            futures_util::future::join(send, signal_once_sent).await.0
+        };
+        assert_eq!(answer.json()["status"], "ok", "{signal}: {}", answer.body);
+        let status = app.wait_exit(Duration::from_secs(5));
+        assert!(status.is_some_and(|s| s.success()), "{signal}: {status:?}");
+        assert!(app
+            .logs()
+            .contains(&format!("SIG{signal}: finishing requests in flight")));
+        assert_eq!(fake.received().await.len(), 1, "sent once");
+    }
+}
+
+/// The datagrams the proxy sent to `socket` so far (waiting up to `within`
+/// for the first).
+fn notifications(socket: &UnixDatagram, within: Duration) -> Vec<String> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    socket.set_read_timeout(Some(within)).unwrap();
+    while let Ok(n) = socket.recv(&mut buf) {
+        got.push(String::from_utf8_lossy(&buf[..n]).trim_end().to_string());
+        socket
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+    }
+    got
+}
+
+#[actix_web::test]
+async fn systemd_hears_ready_reloading_and_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    let mut app = Spawn::new("[validation]\nlimits = []\n")
+        .env("NOTIFY_SOCKET", path.to_str().unwrap())
+        .start()
+        .unwrap();
+    assert_eq!(notifications(&socket, Duration::from_secs(5)), ["READY=1"]);
+    app.signal("HUP");
+    let reload = notifications(&socket, Duration::from_secs(5));
+    assert_eq!(reload.len(), 2, "{reload:?}");
+    let mut lines = reload[0].lines();
+    assert_eq!(lines.next(), Some("RELOADING=1"));
+    let usec: u64 = lines
+        .next()
+        .and_then(|l| l.strip_prefix("MONOTONIC_USEC="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{reload:?}"));
+    assert!(usec > 0);
+    assert_eq!(reload[1], "READY=1");
+    app.signal("TERM");
+    assert_eq!(
+        notifications(&socket, Duration::from_secs(5)),
+        ["STOPPING=1"]
+    );
+    assert!(app
+        .wait_exit(Duration::from_secs(5))
+        .is_some_and(|s| s.success()));
+}
