@@ -32,6 +32,7 @@
 //!   (refusal log summaries), `inflight` (connections and requests in progress per
 //!   client), `tolerant`.
 
+mod admin;
 pub mod check;
 pub mod cli;
 mod client;
@@ -42,6 +43,7 @@ mod geo;
 mod gsm;
 mod inflight;
 mod limiter;
+mod metrics;
 mod nexmo;
 mod params;
 pub mod phone;

@@ -47,6 +47,7 @@ fn reload_now(state: &AppState, trigger: Trigger) {
             settings.server.workers = current.settings.server.workers;
             settings.server.max_connections = current.settings.server.max_connections;
             settings.server.shutdown_timeout = current.settings.server.shutdown_timeout;
+            settings.server.admin_listen = current.settings.server.admin_listen;
             let mut changes = describe_changes(&current.settings, &settings);
             let geo_file = current.geo.file_changed();
             if geo_file {
@@ -65,6 +66,11 @@ fn reload_now(state: &AppState, trigger: Trigger) {
             }
         }
     };
+    match &outcome {
+        Err(problems) => count(state, "rejected", Some(problems.join("; "))),
+        Ok(None) => count(state, "unchanged", None),
+        Ok(Some(_)) => count(state, "applied", None),
+    }
     match outcome {
         Err(problems) => {
             for p in &problems {
@@ -86,6 +92,7 @@ fn reload_now(state: &AppState, trigger: Trigger) {
             for w in &rt.settings.warnings {
                 log::warn!("{w}");
             }
+            state.metrics.generation.set(generation as i64);
             state.swap(rt);
             let what = if changes.is_empty() {
                 "nothing live".to_string()
@@ -97,6 +104,19 @@ fn reload_now(state: &AppState, trigger: Trigger) {
             );
         }
     }
+}
+
+/// The reload's result for the metrics and `/readyz`; `error` is kept
+/// until a reload is not refused.
+fn count(state: &AppState, result: &str, error: Option<String>) {
+    let labels = crate::metrics::ReloadResult {
+        result: result.into(),
+    };
+    state.metrics.reloads.get_or_create(&labels).inc();
+    *state
+        .last_reload_error
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = error;
 }
 
 fn restart_only_changes(old: &Settings, new: &Settings) -> Vec<String> {
@@ -117,6 +137,12 @@ fn restart_only_changes(old: &Settings, new: &Settings) -> Vec<String> {
         v.push(format!(
             "server.max_connections ({} -> {})",
             old.server.max_connections, new.server.max_connections
+        ));
+    }
+    if old.server.admin_listen != new.server.admin_listen {
+        v.push(format!(
+            "server.admin_listen ({:?} -> {:?})",
+            old.server.admin_listen, new.server.admin_listen
         ));
     }
     if old.server.shutdown_timeout != new.server.shutdown_timeout {

@@ -186,6 +186,20 @@ impl Reply {
         self
     }
 
+    /// The outcome as metrics count it: the error code, or `ok`.
+    pub(crate) fn outcome(&self) -> &str {
+        match self.body.get("error") {
+            Some(Value::String(code)) if self.body.get("status") == Some(&"error".into()) => code,
+            _ => "ok",
+        }
+    }
+
+    /// The same answer with another HTTP status (readiness: 503).
+    pub(crate) fn with_http_status(mut self, status: StatusCode) -> Reply {
+        self.status = status;
+        self
+    }
+
     pub(crate) fn render(self, callback: Option<&Callback>) -> HttpResponse {
         let json = json_text(self.body);
         let mut b = HttpResponse::build(self.status);

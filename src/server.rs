@@ -49,7 +49,7 @@ fn serve(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<Server>
 
 /// On SIGTERM or SIGINT: stop accepting, let requests in flight finish
 /// (within `server.shutdown_timeout`), then let `run` return.
-fn stop_on_signals(server: actix_web::dev::ServerHandle, timeout: std::time::Duration) {
+fn stop_on_signals(servers: Vec<actix_web::dev::ServerHandle>, timeout: std::time::Duration) {
     use tokio::signal::unix::{signal, SignalKind};
     actix_web::rt::spawn(async move {
         let (Ok(mut term), Ok(mut int)) = (
@@ -57,7 +57,9 @@ fn stop_on_signals(server: actix_web::dev::ServerHandle, timeout: std::time::Dur
             signal(SignalKind::interrupt()),
         ) else {
             log::error!("cannot handle SIGTERM/SIGINT; stopping at once");
-            server.stop(false).await;
+            for s in &servers {
+                s.stop(false).await;
+            }
             return;
         };
         let which = tokio::select! {
@@ -68,7 +70,11 @@ fn stop_on_signals(server: actix_web::dev::ServerHandle, timeout: std::time::Dur
             "{which}: finishing requests in flight (at most {timeout:?}), accepting no more"
         );
         crate::systemd::stopping();
-        server.stop(true).await;
+        // The public listener first (requests in flight finish), then the
+        // admin one, so readiness is answered until the end.
+        for s in &servers {
+            s.stop(true).await;
+        }
     });
 }
 
@@ -166,6 +172,7 @@ pub fn run(settings: Settings, sources: Sources) -> Result<(), RunError> {
             log::info!("serving {}", e.path);
         }
         let state = Arc::new(AppState::new(runtime, sources));
+        state.metrics.generation.set(1);
         crate::reload::spawn(state.clone());
         let flushing = state.clone();
         actix_web::rt::spawn(async move {
@@ -179,8 +186,23 @@ pub fn run(settings: Settings, sources: Sources) -> Result<(), RunError> {
                 flushing.log_throttle.flush();
             }
         });
+        let admin = match s.server.admin_listen {
+            Some(a) => {
+                let l =
+                    TcpListener::bind(a).map_err(|source| RunError::Listen { addr: a, source })?;
+                let addr = l.local_addr()?;
+                let server = crate::admin::serve(l, state.clone())?;
+                log::info!("admin listening on http://{addr} (/healthz, /readyz, /metrics)");
+                Some(server)
+            }
+            None => None,
+        };
         let server = serve(listener, state.clone())?;
-        stop_on_signals(server.handle(), s.server.shutdown_timeout);
+        let handles = std::iter::once(server.handle()).chain(admin.iter().map(Server::handle));
+        stop_on_signals(handles.collect(), s.server.shutdown_timeout);
+        if let Some(admin) = admin {
+            actix_web::rt::spawn(admin);
+        }
         // Tests and scripts wait for this line to learn the port.
         log::info!("listening on http://{addr}");
         crate::systemd::ready();

@@ -8,6 +8,7 @@ use crate::config::{EndpointSpec, GeoipSource, Settings, Sources};
 use crate::geo::{GeoError, GeoIp};
 use crate::inflight::InFlight;
 use crate::limiter::{Limiter, LimiterError, RedisLimiter};
+use crate::metrics::Metrics;
 use crate::nexmo::Shaper;
 use crate::receipts::{MemoryReceipts, ReceiptStore, RedisReceipts};
 use crate::throttle::LogThrottle;
@@ -27,6 +28,8 @@ pub enum BuildError {
 /// One generation of everything a reload can replace.
 pub(crate) struct Runtime {
     pub(crate) generation: u64,
+    /// When this generation was built.
+    pub(crate) loaded_at: std::time::SystemTime,
     /// HMAC key for numbers and prefixes in limiter keys.
     pub(crate) number_key: Arc<[u8]>,
     pub(crate) settings: Arc<Settings>,
@@ -79,6 +82,7 @@ impl Runtime {
             .collect();
         Ok(Runtime {
             generation,
+            loaded_at: std::time::SystemTime::now(),
             number_key,
             settings: Arc::new(settings),
             routes,
@@ -212,6 +216,9 @@ pub(crate) struct AppState {
     pub(crate) in_flight: Arc<InFlight>,
     /// Open connections per peer address (idle ones too).
     pub(crate) connections: Arc<InFlight>,
+    pub(crate) metrics: Metrics,
+    /// Why the last reload was refused, until one is applied.
+    pub(crate) last_reload_error: Mutex<Option<String>>,
 }
 
 impl AppState {
@@ -224,6 +231,8 @@ impl AppState {
             log_throttle: LogThrottle::default(),
             in_flight: Arc::default(),
             connections: Arc::default(),
+            metrics: Metrics::new(),
+            last_reload_error: Mutex::new(None),
         }
     }
 

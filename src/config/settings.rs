@@ -63,6 +63,10 @@ pub(crate) struct ServerSettings {
     /// for trusted proxies), and requests in progress per client; both
     /// counted as the `ip` rule counts.
     pub(crate) max_connections_per_ip: NonZeroU32,
+    /// Health, readiness and metrics, apart from the public listener;
+    /// `None` (`""`) serves none of them.
+    #[serde(deserialize_with = "values::optional_addr")]
+    pub(crate) admin_listen: Option<SocketAddr>,
     /// On SIGTERM/SIGINT: how long requests in flight may take to finish.
     #[serde(deserialize_with = "values::timeout")]
     pub(crate) shutdown_timeout: Duration,
@@ -85,6 +89,7 @@ impl Default for ServerSettings {
             max_connections: NonZeroUsize::MIN.saturating_add(9_999),
             max_connections_per_ip: NonZeroU32::MIN.saturating_add(31),
             shutdown_timeout: Duration::from_secs(10),
+            admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9888))),
         }
     }
 }

@@ -102,6 +102,21 @@ pub(crate) fn window<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Err
     duration(d, MAX_WINDOW, "366 days")
 }
 
+/// For `deserialize_with`: an address to listen on, or `""` for none.
+pub(crate) fn optional_addr<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<std::net::SocketAddr>, D::Error> {
+    let s = String::deserialize(d)?;
+    match s.trim() {
+        "" => Ok(None),
+        t => t.parse().map(Some).map_err(|_| {
+            D::Error::custom(format!(
+                "{s:?} is not an address such as \"127.0.0.1:9888\" (or \"\" for none)"
+            ))
+        }),
+    }
+}
+
 /// For `deserialize_with`: a timeout of at most five minutes.
 pub(crate) fn timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     duration(d, MAX_TIMEOUT, "5 minutes")

@@ -57,7 +57,7 @@ impl Ctx<'_> {
         let limiter = &self.rt.limiter;
         let (decision, local) = match limiter.decide(&checks).await {
             Ok(d) => (d, false),
-            Err(e) => match self.spec.on_redis_error {
+            Err(e) => match self.count_redis_error().spec.on_redis_error {
                 OnRedisError::Deny => {
                     log::debug!("limiter unavailable on {} ({e}): denying", self.spec.path);
                     return Err(Denied {
@@ -97,6 +97,7 @@ impl Ctx<'_> {
                     }
                     (label, _) => {
                         let rule = label.map_or_else(|| "limit".into(), |l| self.describe(*l));
+                        self.count_refusal(&rule, "enforce");
                         let kind = format!("limit reached on {} ({rule})", self.spec.path);
                         let line = format!("{kind} for {}", self.ip_subject());
                         self.state.log_throttle.log(log::Level::Info, &kind, &line);
@@ -131,7 +132,31 @@ impl Ctx<'_> {
     /// Records a "would refuse" of a shadow rule or policy. `what` names the
     /// rule (and keys the count, so it must not vary per request); `detail`
     /// only goes to the log.
+    /// One more request refused (or, in shadow mode, that would be) by
+    /// `rule`, for the metrics.
+    fn count_refusal(&self, rule: &str, mode: &str) {
+        let labels = crate::metrics::Rule {
+            endpoint: self.spec.path.clone(),
+            rule: rule.to_string(),
+            mode: mode.to_string(),
+        };
+        self.state
+            .metrics
+            .limit_refusals
+            .get_or_create(&labels)
+            .inc();
+    }
+
+    fn count_redis_error(&self) -> &Self {
+        let labels = crate::metrics::Endpoint {
+            endpoint: self.spec.path.clone(),
+        };
+        self.state.metrics.redis_errors.get_or_create(&labels).inc();
+        self
+    }
+
     pub(super) fn shadow_refusal(&self, what: &str, detail: &str) {
+        self.count_refusal(what, "shadow");
         let key = format!("{} {what}", self.spec.path);
         let kind = format!("shadow: would refuse on {key}");
         let line = format!("{kind}{detail} (client {})", self.ip_subject());

@@ -33,13 +33,35 @@ pub(super) async fn handle(ctx: &Ctx<'_>, m: &MessageSpec, nexmo: &NexmoClient) 
         text: &text,
         client_ref: &ctx.spec.path,
     };
-    match nexmo
+    let started = std::time::Instant::now();
+    let result = nexmo
         .send(&ctx.rt.settings.nexmo, &sms, &ctx.rt.shaper)
-        .await
-    {
+        .await;
+    count_send(ctx, &result, started.elapsed());
+    match result {
         Ok(sent) => sent_reply(ctx, &number, sent).await,
         Err(e) => nexmo_failed(ctx, (&number, gsm::parts(&text)), e, admitted).await,
     }
+}
+
+/// The send's time and outcome for the metrics: Nexmo's status (a code of
+/// at most three digits, else `other`), or `transport`, or `shaped`.
+fn count_send(ctx: &Ctx<'_>, result: &Result<Sent, NexmoError>, took: std::time::Duration) {
+    let m = &ctx.state.metrics;
+    m.nexmo_seconds.observe(took.as_secs_f64());
+    let status = match result {
+        Ok(_) => "0".to_string(),
+        Err(e) if e.shaped => "shaped".into(),
+        Err(e) => match e.status.as_deref() {
+            Some(s) if (1..=3).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) => {
+                s.to_string()
+            }
+            Some(_) => "other".into(),
+            None => "transport".into(),
+        },
+    };
+    let labels = crate::metrics::NexmoStatus { status };
+    m.nexmo_replies.get_or_create(&labels).inc();
 }
 
 /// What the request asks for, read and checked before any limit is counted.
@@ -149,6 +171,16 @@ fn dry_run(ctx: &Ctx<'_>, m: &MessageSpec, number: &PhoneNumber, text: &str) -> 
 }
 
 async fn sent_reply(ctx: &Ctx<'_>, number: &PhoneNumber, sent: Sent) -> Reply {
+    let labels = crate::metrics::Destination {
+        endpoint: ctx.spec.path.clone(),
+        country: number.country().map_or("none".into(), |c| c.code()),
+    };
+    let parts = sent.parts as u64;
+    ctx.state
+        .metrics
+        .sms_parts
+        .get_or_create(&labels)
+        .inc_by(parts);
     log::info!(
         "sent {} part(s) to {} via {}",
         sent.parts,

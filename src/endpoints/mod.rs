@@ -23,6 +23,7 @@ use crate::state::{AppState, Runtime};
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// What every handler gets: the snapshot it runs on, the endpoint, the
 /// client, and the parameters.
@@ -47,32 +48,54 @@ impl Ctx<'_> {
     }
 }
 
-/// The one service behind every path.
+/// The one service behind every path: answers, counts the answer by
+/// endpoint and outcome, renders it.
 pub(crate) async fn dispatch(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
     nexmo: web::Data<NexmoClient>,
 ) -> HttpResponse {
+    let rt = state.snapshot();
+    let spec = rt.routes.get(req.path()).cloned();
+    // The label is a configured path, never what the client asked for.
+    let endpoint = spec
+        .as_ref()
+        .map_or("other", |s| s.path.as_str())
+        .to_string();
+    let (reply, callback) = answer(&req, payload, &state, &nexmo, &rt, spec).await;
+    let code = reply.outcome().to_string();
+    let labels = crate::metrics::Outcome { endpoint, code };
+    state.metrics.requests.get_or_create(&labels).inc();
+    reply.render(callback.as_ref())
+}
+
+async fn answer(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    nexmo: &NexmoClient,
+    rt: &Runtime,
+    spec: Option<Arc<EndpointSpec>>,
+) -> (Reply, Option<Callback>) {
     if req.conn_data::<RefusedAtAccept>().is_some() {
         // Already answered 429 at accept; the client was told to retry.
-        return Reply::error(ErrorCode::TooManyRequests)
-            .retry_after(1)
-            .render(None);
+        return (
+            Reply::error(ErrorCode::TooManyRequests).retry_after(1),
+            None,
+        );
     }
-    let rt = state.snapshot();
     let query_callback = params::query_value(req.query_string(), "callback");
     let callback = match Callback::parse(query_callback.as_deref()) {
         Ok(c) => c,
-        Err(code) => return Reply::error(code).render(None),
+        Err(code) => return (Reply::error(code), None),
     };
-    let Some(spec) = rt.routes.get(req.path()).cloned() else {
-        return Reply::error(ErrorCode::NotFound).render(callback.as_ref());
+    let Some(spec) = spec else {
+        return (Reply::error(ErrorCode::NotFound), callback);
     };
     if req.method() != Method::GET && req.method() != Method::POST {
-        return Reply::error(ErrorCode::MethodNotAllowed)
-            .allow("GET, POST")
-            .render(callback.as_ref());
+        let reply = Reply::error(ErrorCode::MethodNotAllowed).allow("GET, POST");
+        return (reply, callback);
     }
     let peer = req
         .peer_addr()
@@ -86,19 +109,20 @@ pub(crate) async fn dispatch(
     let client = counted_as(ip, rt.settings.limits.ipv6_prefix);
     let max_open = server.max_connections_per_ip.get();
     let Some(_open) = state.in_flight.enter(client, max_open) else {
-        return Reply::error(ErrorCode::TooManyRequests)
-            .retry_after(1)
-            .render(callback.as_ref());
+        return (
+            Reply::error(ErrorCode::TooManyRequests).retry_after(1),
+            callback,
+        );
     };
-    let read = Params::read(&req, payload, server.max_body_bytes);
+    let read = Params::read(req, payload, server.max_body_bytes);
     let params = match actix_web::rt::time::timeout(server.client_timeout, read).await {
         Ok(Ok(p)) => p,
-        Ok(Err(code)) => return Reply::error(code).render(callback.as_ref()),
-        Err(_) => return Reply::error(ErrorCode::RequestTimeout).render(callback.as_ref()),
+        Ok(Err(code)) => return (Reply::error(code), callback),
+        Err(_) => return (Reply::error(ErrorCode::RequestTimeout), callback),
     };
     let ctx = Ctx {
-        state: &state,
-        rt: &rt,
+        state,
+        rt,
         spec: &spec,
         ip,
         params: &params,
@@ -109,9 +133,9 @@ pub(crate) async fn dispatch(
     };
     let reply = match &spec.kind {
         EndpointKind::Validate => validate::handle(&ctx).await,
-        EndpointKind::Message(m) => message::handle(&ctx, m, &nexmo).await,
+        EndpointKind::Message(m) => message::handle(&ctx, m, nexmo).await,
         EndpointKind::Receipts => receipts::receive(&ctx).await,
         EndpointKind::Status => receipts::status(&ctx).await,
     };
-    reply.render(callback.as_ref())
+    (reply, callback)
 }

@@ -78,7 +78,10 @@ pub(super) async fn receive(ctx: &Ctx<'_>) -> Reply {
         Err(why) => return refused(ErrorCode::InvalidReceipt, why),
     };
     match ctx.rt.receipts.record(&receipt, nexmo.receipt_ttl).await {
-        Ok(()) => Reply::ok(),
+        Ok(()) => {
+            count_receipt(ctx, &receipt);
+            Reply::ok()
+        }
         Err(e) => {
             let line = format!("could not store a delivery receipt ({e}); Nexmo will retry");
             let kind = "receipt store failures".to_string();
@@ -86,6 +89,22 @@ pub(super) async fn receive(ctx: &Ctx<'_>) -> Reply {
             Reply::error(ErrorCode::ServiceUnavailable).retry_after(5)
         }
     }
+}
+
+/// One believed receipt, by status and the country of its receiver (the
+/// number itself goes nowhere).
+fn count_receipt(ctx: &Ctx<'_>, receipt: &Receipt) {
+    let country = ctx
+        .params
+        .get("msisdn")
+        .and_then(|m| crate::phone::parse(&format!("+{m}"), || ctx.spec.country.default).ok())
+        .and_then(|n| n.country())
+        .map_or("unknown".into(), |c| c.code());
+    let labels = crate::metrics::ReceiptLabels {
+        status: receipt.state.status.as_str().into(),
+        country,
+    };
+    ctx.state.metrics.receipts.get_or_create(&labels).inc();
 }
 
 pub(super) async fn status(ctx: &Ctx<'_>) -> Reply {

@@ -114,9 +114,16 @@ impl MemoryLimiter {
     }
 
     /// Counters forgotten because the store was full, since start.
-    #[cfg(test)]
-    fn evictions(&self) -> u64 {
+    pub(crate) fn evictions(&self) -> u64 {
         self.evictions.load(Ordering::Relaxed)
+    }
+
+    /// Counters held now (expired ones not yet reclaimed included).
+    pub(crate) fn keys(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).len())
+            .sum()
     }
 
     fn slot(&self, c: &Check) -> (usize, u64) {

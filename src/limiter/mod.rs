@@ -109,6 +109,24 @@ impl Limiter {
         }
     }
 
+    /// `Some(up)` for Redis (asked now), `None` in process.
+    pub(crate) async fn redis_up(&self) -> Option<bool> {
+        match self {
+            Limiter::Memory(_) => None,
+            Limiter::Redis(r) => Some(r.ping().await),
+        }
+    }
+
+    /// The in-process store's counters and evictions (with Redis: its
+    /// stand-in's).
+    pub(crate) fn memory_stats(&self) -> (usize, u64) {
+        let m: &MemoryLimiter = match self {
+            Limiter::Memory(m) => m,
+            Limiter::Redis(r) => r.local(),
+        };
+        (m.keys(), m.evictions())
+    }
+
     /// The in-process stand-in used while Redis is down (`on_redis_error = "local"`).
     pub(crate) fn local_fallback(&self) -> Option<&MemoryLimiter> {
         match self {

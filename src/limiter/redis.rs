@@ -132,6 +132,27 @@ impl RedisLimiter {
         &self.local
     }
 
+    /// Asks Redis now (within the timeout), noting the answer as any call
+    /// does; for readiness, which must not wait for traffic to notice.
+    pub(crate) async fn ping(&self) -> bool {
+        let work = async {
+            let mut conn = self.connection().await?;
+            deadpool_redis::redis::cmd("PING")
+                .query_async::<String>(&mut conn)
+                .await
+                .map_err(|e| LimiterError::Redis(e.to_string()))
+        };
+        let result = tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| LimiterError::Timeout(self.timeout))
+            .and_then(|r| r);
+        if result.is_err() {
+            self.forget_connection();
+        }
+        self.note(&result);
+        result.is_ok()
+    }
+
     /// The pool and timeout, for other stores on the same Redis.
     pub(crate) fn pool(&self) -> (Pool, Duration) {
         (self.pool.clone(), self.timeout)

@@ -117,6 +117,7 @@ impl<'a> Spawn<'a> {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("RUST_LOG", "info")
             .env("NEXMO_PROXY_SERVER__LISTEN", "127.0.0.1:0")
+            .env("NEXMO_PROXY_SERVER__ADMIN_LISTEN", "127.0.0.1:0")
             .arg("--config")
             .arg(&config)
             .current_dir(dir.path())
@@ -132,8 +133,9 @@ impl<'a> Spawn<'a> {
         let mut child = cmd.spawn().map_err(|e| e.to_string())?;
         let logs = Arc::new(Mutex::new(String::new()));
         let stderr = child.stderr.take().ok_or("no stderr")?;
-        let (rx, reader) =
-            collect_lines(stderr, logs.clone(), |l| l.contains("listening on http://"));
+        let (rx, reader) = collect_lines(stderr, logs.clone(), |l| {
+            l.contains("listening on http://") && !l.contains("admin listening")
+        });
         let start = Instant::now();
         let line = loop {
             if let Ok(line) = rx.recv_timeout(Duration::from_millis(50)) {
@@ -290,6 +292,32 @@ impl TestApp {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The admin listener's base URL (it logs it before the public one).
+    pub fn admin_base(&self) -> String {
+        let logs = self.logs();
+        let addr = logs
+            .split("admin listening on http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .expect("an admin listener");
+        format!("http://{addr}")
+    }
+
+    /// GET on the admin listener: status and body.
+    pub async fn admin_get(&self, path: &str) -> (u16, String) {
+        let mut r = self
+            .client
+            .get(format!("{}{path}", self.admin_base()))
+            .send()
+            .await
+            .unwrap();
+        let body = r.body().limit(1 << 24).await.unwrap();
+        (
+            r.status().as_u16(),
+            String::from_utf8_lossy(&body).into_owned(),
+        )
     }
 
     /// Sends the proxy `signal` (`"TERM"`, `"INT"`, `"HUP"`).

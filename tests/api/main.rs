@@ -12,6 +12,7 @@ mod hostile;
 mod lifecycle;
 mod limits;
 mod message;
+mod operations;
 mod protection;
 mod receipts;
 mod reload;

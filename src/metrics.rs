@@ -1,0 +1,172 @@
+//! What Prometheus scrapes from the admin listener: counters and gauges of
+//! requests, sends, Nexmo, limits, reloads and receipts. Every label value
+//! comes from a bounded set (endpoint paths of the configuration, countries,
+//! outcome codes, rule descriptions), never from a number or an address.
+//! Encoded by `prometheus-client` in the OpenMetrics text format.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct Outcome {
+    pub(crate) endpoint: String,
+    pub(crate) code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct Destination {
+    pub(crate) endpoint: String,
+    pub(crate) country: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct NexmoStatus {
+    /// Nexmo's status (`0` accepted), or `transport`, or `shaped`.
+    pub(crate) status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct Rule {
+    pub(crate) endpoint: String,
+    pub(crate) rule: String,
+    /// `enforce` or `shadow`.
+    pub(crate) mode: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct Endpoint {
+    pub(crate) endpoint: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ReloadResult {
+    /// `applied`, `unchanged` or `rejected`.
+    pub(crate) result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ReceiptLabels {
+    pub(crate) status: String,
+    pub(crate) country: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Build {
+    version: String,
+}
+
+pub(crate) struct Metrics {
+    registry: Registry,
+    pub(crate) requests: Family<Outcome, Counter>,
+    pub(crate) sms_parts: Family<Destination, Counter>,
+    pub(crate) nexmo_replies: Family<NexmoStatus, Counter>,
+    pub(crate) nexmo_seconds: Histogram,
+    pub(crate) limit_refusals: Family<Rule, Counter>,
+    pub(crate) redis_errors: Family<Endpoint, Counter>,
+    pub(crate) reloads: Family<ReloadResult, Counter>,
+    pub(crate) generation: Gauge,
+    pub(crate) receipts: Family<ReceiptLabels, Counter>,
+    pub(crate) limiter_keys: Gauge,
+    limiter_evictions: Counter,
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("nexmo_proxy");
+        let m = Metrics {
+            requests: Family::default(),
+            sms_parts: Family::default(),
+            nexmo_replies: Family::default(),
+            // 10 ms .. ~20 s
+            nexmo_seconds: Histogram::new(exponential_buckets(0.01, 2.0, 12)),
+            limit_refusals: Family::default(),
+            redis_errors: Family::default(),
+            reloads: Family::default(),
+            generation: Gauge::default(),
+            receipts: Family::default(),
+            limiter_keys: Gauge::default(),
+            limiter_evictions: Counter::default(),
+            registry: Registry::default(),
+        };
+        let r = &mut registry;
+        r.register(
+            "requests",
+            "Requests by endpoint (configured path, or \"other\") and outcome code",
+            m.requests.clone(),
+        );
+        r.register(
+            "sms_parts",
+            "SMS parts Nexmo accepted, by endpoint and destination country",
+            m.sms_parts.clone(),
+        );
+        r.register(
+            "nexmo_replies",
+            "Sends to Nexmo by outcome: Nexmo's status (0 = accepted), transport or shaped",
+            m.nexmo_replies.clone(),
+        );
+        r.register(
+            "nexmo_send_seconds",
+            "Time a send took, slot wait and the one retry included",
+            m.nexmo_seconds.clone(),
+        );
+        r.register(
+            "limit_refusals",
+            "Requests a rule refused (enforce) or would have refused (shadow)",
+            m.limit_refusals.clone(),
+        );
+        r.register(
+            "redis_errors",
+            "Requests whose limits Redis could not decide, by endpoint",
+            m.redis_errors.clone(),
+        );
+        r.register("reloads", "Reloads by result", m.reloads.clone());
+        r.register(
+            "config_generation",
+            "The configuration generation in use",
+            m.generation.clone(),
+        );
+        r.register(
+            "receipts",
+            "Delivery receipts believed, by status and destination country",
+            m.receipts.clone(),
+        );
+        r.register(
+            "limiter_keys",
+            "Counters in the in-process limiter store",
+            m.limiter_keys.clone(),
+        );
+        r.register(
+            "limiter_evictions",
+            "Counters the full in-process store forgot",
+            m.limiter_evictions.clone(),
+        );
+        let build: Family<Build, Gauge> = Family::default();
+        build
+            .get_or_create(&Build {
+                version: env!("CARGO_PKG_VERSION").into(),
+            })
+            .set(1);
+        r.register("build_info", "The running version", build);
+        Metrics { registry, ..m }
+    }
+
+    /// Brings the evictions counter up to `total` (it is kept by the store).
+    pub(crate) fn set_evictions(&self, total: u64) {
+        let seen = self.limiter_evictions.get();
+        if total > seen {
+            self.limiter_evictions.inc_by(total - seen);
+        }
+    }
+
+    pub(crate) fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
