@@ -19,7 +19,8 @@
 //!
 //! Which module may use which: imports flow down this list, never up and
 //! never round a circle (`tests/api/structure.rs` checks it):
-//! - start-up: `server` and `check` (what `--check` adds to `config::load`),
+//! - start-up: `server` (and `admin`, the admin listener) and `check`
+//!   (what `--check` adds to `config::load`),
 //!   used by `main.rs`; `fake_nexmo`, the test double of the SMS API shipped
 //!   as the `fake-nexmo` binary, uses only leaves;
 //! - request handling and reload: `endpoints`, `reload`;
@@ -28,7 +29,8 @@
 //! - configuration: `config` (`load()` for start-up, `--check` and reload);
 //! - leaves, which use only leaves: `cli`, `params` (→ `response`),
 //!   `response`, `phone`, `template` (→ `gsm`), `gsm`, `secret`,
-//!   `signature` (Nexmo's `sig`, both ways), `systemd` (sd_notify), `throttle`
+//!   `signature` (Nexmo's `sig`, both ways), `systemd` (sd_notify),
+//!   `metrics` (what Prometheus scrapes), `throttle`
 //!   (refusal log summaries), `inflight` (connections and requests in progress per
 //!   client), `tolerant`.
 
