@@ -142,6 +142,8 @@ pub(crate) struct Reply {
     allow: Option<&'static str>,
     jsonp_allowed: bool,
     close: bool,
+    /// The receiver, masked, for the access log (never rendered).
+    receiver: Option<String>,
 }
 
 impl Reply {
@@ -168,7 +170,18 @@ impl Reply {
             allow: None,
             jsonp_allowed: true,
             close: false,
+            receiver: None,
         }
+    }
+
+    /// Notes the (masked) receiver the answer is about, for the access log.
+    pub(crate) fn about(mut self, masked_receiver: Option<String>) -> Reply {
+        self.receiver = masked_receiver;
+        self
+    }
+
+    pub(crate) fn receiver(&self) -> Option<&str> {
+        self.receiver.as_deref()
     }
 
     pub(crate) fn field(mut self, key: &str, value: impl Into<Value>) -> Reply {

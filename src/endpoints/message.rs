@@ -16,6 +16,14 @@ use crate::template::Template;
 
 pub(super) async fn handle(ctx: &Ctx<'_>, m: &MessageSpec, nexmo: &NexmoClient) -> Reply {
     let request = Request::read(ctx, m);
+    let masked = match &request.receiver {
+        Some(Ok(n)) => Some(n.masked()),
+        _ => None,
+    };
+    send(ctx, m, nexmo, request).await.about(masked)
+}
+
+async fn send(ctx: &Ctx<'_>, m: &MessageSpec, nexmo: &NexmoClient, request: Request) -> Reply {
     let admitted = match ctx.admit(request.target().as_ref()).await {
         Ok(a) => a,
         Err(denied) => return denied.into(),

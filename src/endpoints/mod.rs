@@ -56,6 +56,7 @@ pub(crate) async fn dispatch(
     state: web::Data<AppState>,
     nexmo: web::Data<NexmoClient>,
 ) -> HttpResponse {
+    let started = std::time::Instant::now();
     let rt = state.snapshot();
     let spec = rt.routes.get(req.path()).cloned();
     // The label is a configured path, never what the client asked for.
@@ -63,8 +64,19 @@ pub(crate) async fn dispatch(
         .as_ref()
         .map_or("other", |s| s.path.as_str())
         .to_string();
-    let (reply, callback) = answer(&req, payload, &state, &nexmo, &rt, spec).await;
+    let mut client = None;
+    let (reply, callback) = answer(&req, payload, &state, &nexmo, &rt, spec, &mut client).await;
     let code = reply.outcome().to_string();
+    // One line per request under its own target, so `RUST_LOG` can
+    // silence it: no query, no unknown path, the receiver masked.
+    log::info!(
+        target: "nexmo_proxy::access",
+        "{} {endpoint} {code} {} {} {}ms",
+        req.method(),
+        reply.receiver().unwrap_or("-"),
+        client.map_or_else(|| "-".to_string(), |c| c.to_string()),
+        started.elapsed().as_millis()
+    );
     let labels = crate::metrics::Outcome { endpoint, code };
     state.metrics.requests.get_or_create(&labels).inc();
     reply.render(callback.as_ref())
@@ -77,6 +89,7 @@ async fn answer(
     nexmo: &NexmoClient,
     rt: &Runtime,
     spec: Option<Arc<EndpointSpec>>,
+    client: &mut Option<IpAddr>,
 ) -> (Reply, Option<Callback>) {
     if req.conn_data::<RefusedAtAccept>().is_some() {
         // Already answered 429 at accept; the client was told to retry.
@@ -103,6 +116,7 @@ async fn answer(
         .unwrap_or(IpAddr::from([127, 0, 0, 1]));
     let server = &rt.settings.server;
     let ip = client_ip(peer, req.headers(), |ip| server.is_trusted_proxy(ip));
+    *client = Some(ip);
     // Before anything of the request is stored: a client with too many
     // requests open is refused (and its connection closed), and a body
     // that does not come in time is not waited for.

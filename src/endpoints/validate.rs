@@ -23,7 +23,8 @@ pub(super) async fn handle(ctx: &Ctx<'_>) -> Reply {
     if let Err(denied) = ctx.admit(target.as_ref()).await {
         return denied.into();
     }
-    match parsed {
+    let masked = parsed.as_ref().ok().map(|n| n.masked());
+    let reply = match parsed {
         Ok(n) => Reply::ok()
             .field("number", n.display())
             .field("e164", n.e164())
@@ -32,5 +33,6 @@ pub(super) async fn handle(ctx: &Ctx<'_>) -> Reply {
         Err(why) => Reply::ok()
             .field("number", false)
             .field("reason", why.reason()),
-    }
+    };
+    reply.about(masked)
 }

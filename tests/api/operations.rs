@@ -216,3 +216,48 @@ async fn metrics_move_by_exactly_what_happened() {
         assert!(longest <= 4, "{key}");
     }
 }
+
+#[actix_web::test]
+async fn the_access_log_has_a_line_per_request_with_the_receiver_masked() {
+    let fake = FakeNexmo::start();
+    let app = TestApp::spawn(&config(&fake, ""));
+    assert_eq!(
+        app.get("/m/?receiver=%2B4917612345678").await.json()["status"],
+        "ok"
+    );
+    let a = app
+        .get_with(
+            "/validate_number/?number=x",
+            &[("x-forwarded-for", "203.0.113.9")],
+        )
+        .await;
+    assert_eq!(a.status, 200);
+    assert_eq!(
+        app.get("/nowhere/?receiver=%2B4917612345678").await.status,
+        404
+    );
+    assert!(app.wait_for_logs("nexmo_proxy::access]", 3));
+    let logs = app.logs();
+    let access: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("nexmo_proxy::access]"))
+        .collect();
+    assert_eq!(access.len(), 3, "{access:?}");
+    assert!(
+        access[0].contains("GET /m/ ok +49 176 ****5678 127.0.0.1 "),
+        "{}",
+        access[0]
+    );
+    // Not from a trusted proxy: the header is not believed.
+    assert!(
+        access[1].contains("GET /validate_number/ ok - 127.0.0.1 "),
+        "{}",
+        access[1]
+    );
+    assert!(
+        access[2].contains("GET other not_found - - "),
+        "{}",
+        access[2]
+    );
+    assert!(!logs.contains("12345678"));
+}
