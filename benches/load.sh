@@ -11,8 +11,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR="${1:-10}"
 CONNS="${2:-32}"
-command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
-command -v redis-server >/dev/null || { echo "redis-server is missing" >&2; exit 1; }
+if ! command -v wrk >/dev/null || ! command -v redis-server >/dev/null; then
+  echo "installing wrk and redis-server" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk redis-server >/dev/null
+fi
 
 cargo build --release --bins -q
 work=$(mktemp -d)
@@ -39,10 +41,13 @@ fake=$(grep -o 'http://[0-9.:]*' "$work/fake.log" | head -1)
 cat >"$work/proxy.toml" <<TOML
 [server]
 listen = "127.0.0.1:0"
+admin_listen = ""
+max_connections_per_ip = 10000
 [nexmo]
 api_key = "testkey1"
 api_secret = "testsecret"
 url = "$fake/sms/json"
+max_rps = 1000000                  # measure the proxy, not the shaping towards Nexmo
 [redis]
 url = "redis://127.0.0.1:$rport/0"
 [defaults]
@@ -53,12 +58,23 @@ limits = [{ per = "ip", max = 100000000, window = "1h" }]
 path = "/message/"
 sender = "Bench"
 message = "Your download link: https://example.com/app"
+[[endpoint]]
+path = "/refused/"
+sender = "Bench"
+message = "Your download link: https://example.com/app"
+limits = [{ per = "ip", max = 1, window = "1h" }]
 TOML
-RUST_LOG=warn,nexmo_proxy::app=info ./target/release/nexmo-proxy --config "$work/proxy.toml" >"$work/proxy.log" 2>&1 &
+RUST_LOG=warn,nexmo_proxy::server=info ./target/release/nexmo-proxy --config "$work/proxy.toml" >"$work/proxy.log" 2>&1 &
 pids+=($!)
 wait_for "$work/proxy.log" "listening on"
 proxy=$(grep -o 'http://[0-9.:]*' "$work/proxy.log" | tail -1)
 ppid=${pids[-1]}
+# The same proxy with its access log on (a line per request to a file).
+RUST_LOG=warn,nexmo_proxy::server=info,nexmo_proxy::access=info \
+  ./target/release/nexmo-proxy --config "$work/proxy.toml" >"$work/proxy-access.log" 2>&1 &
+pids+=($!)
+wait_for "$work/proxy-access.log" "listening on"
+proxy_access=$(grep -o 'http://[0-9.:]*' "$work/proxy-access.log" | tail -1)
 
 run() { # name url
   local out
@@ -75,6 +91,12 @@ results=()
 results+=("$(run "baseline (fake-nexmo fixed JSON)" "$fake/sms/json")")
 results+=("$(run "/validate_number/ (+49 mobile)" "$proxy/validate_number/?number=%2B4917612345678")")
 results+=("$(run "/message/ (Redis limit + fake Nexmo)" "$proxy/message/?receiver=%2B4917612345678")")
+# A flood its per-IP limit refuses, without and with the access log,
+# interleaved (off, on, off) so drift shows.
+refused="/refused/?receiver=%2B4917612345678"
+results+=("$(run "/refused/ (refused by its limit), access log off" "$proxy$refused")")
+results+=("$(run "/refused/ (refused by its limit), access log on" "$proxy_access$refused")")
+results+=("$(run "/refused/ (refused by its limit), access log off again" "$proxy$refused")")
 rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$ppid/status")
 
 base=$(cut -d'|' -f2 <<<"${results[0]}")

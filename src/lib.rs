@@ -45,6 +45,7 @@ mod geo;
 mod gsm;
 mod inflight;
 mod limiter;
+pub mod logging;
 mod metrics;
 mod nexmo;
 mod params;

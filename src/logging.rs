@@ -1,0 +1,110 @@
+//! Logging: env_logger's filters and format, with lines handed through a
+//! bounded channel to one writer thread that writes whatever has queued in
+//! one `write`. A line per request (the access log) then costs a queue push
+//! instead of a locked system call on the request's thread; a full queue
+//! makes loggers wait rather than grow memory. `LogGuard` drains the queue
+//! before the process exits.
+
+use std::io::Write;
+use std::sync::mpsc::{sync_channel, Receiver, Sender, SyncSender};
+
+/// Lines waiting to be written, at most.
+const QUEUE: usize = 16 * 1024;
+
+enum Message {
+    Line(Vec<u8>),
+    /// Answered once everything queued before it is written.
+    Flush(Sender<()>),
+}
+
+/// env_logger's pipe: each record's bytes into the queue.
+struct Queue(SyncSender<Message>);
+
+impl Write for Queue {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .send(Message::Line(buf.to_vec()))
+            .map_err(|_| std::io::Error::other("log writer stopped"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        // The writer flushes after every batch; waiting here would make
+        // each line a round trip.
+        Ok(())
+    }
+}
+
+fn write_batches(rx: Receiver<Message>) {
+    let mut out = Vec::new();
+    while let Ok(first) = rx.recv() {
+        let mut acks = Vec::new();
+        let mut next = Some(first);
+        while let Some(m) = next {
+            match m {
+                Message::Line(l) => out.extend_from_slice(&l),
+                Message::Flush(ack) => acks.push(ack),
+            }
+            next = rx.try_recv().ok();
+        }
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(&out);
+        let _ = err.flush();
+        out.clear();
+        for ack in acks {
+            let _ = ack.send(());
+        }
+    }
+}
+
+/// Drains the queue when dropped, so the last lines are not lost at exit.
+pub struct LogGuard(SyncSender<Message>);
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        if self.0.send(Message::Flush(tx)).is_ok() {
+            let _ = rx.recv_timeout(std::time::Duration::from_secs(2));
+        }
+    }
+}
+
+/// Sets up logging: info by default, `RUST_LOG` for filters, the old
+/// proxy's `--logging` level over both.
+pub fn init(level: Option<&str>) -> Result<LogGuard, String> {
+    let mut b = env_logger::Builder::new();
+    b.filter_level(log::LevelFilter::Info);
+    if let Ok(spec) = std::env::var("RUST_LOG") {
+        b.parse_filters(&spec);
+    }
+    if let Some(level) = level {
+        let filter = match level.to_ascii_lowercase().as_str() {
+            "debug" => log::LevelFilter::Debug,
+            "info" => log::LevelFilter::Info,
+            "warning" | "warn" => log::LevelFilter::Warn,
+            "error" => log::LevelFilter::Error,
+            "none" | "off" => log::LevelFilter::Off,
+            other => {
+                return Err(format!(
+                    "--logging: unknown level {other:?} (debug, info, warning, error, none)"
+                ))
+            }
+        };
+        b.filter_level(filter);
+    }
+    // Dependencies are chatty at debug; their debug lines can carry request
+    // details we do not control.
+    b.filter_module("awc", log::LevelFilter::Warn)
+        .filter_module("actix_http", log::LevelFilter::Warn)
+        .filter_module("h2", log::LevelFilter::Warn)
+        .filter_module("rustls", log::LevelFilter::Warn);
+    b.format_timestamp_millis();
+    let (tx, rx) = sync_channel(QUEUE);
+    std::thread::Builder::new()
+        .name("log-writer".into())
+        .spawn(move || write_batches(rx))
+        .map_err(|e| format!("cannot start the log writer: {e}"))?;
+    b.target(env_logger::Target::Pipe(Box::new(Queue(tx.clone()))));
+    b.try_init().map_err(|e| e.to_string())?;
+    Ok(LogGuard(tx))
+}
