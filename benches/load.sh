@@ -112,3 +112,4 @@ for r in "${results[@]}"; do
 done
 echo
 echo "proxy peak RSS: $((rss_kb / 1024)) MiB"
+echo "access lines written by the proxy with the access log on: $(grep -c 'nexmo_proxy::access' "$work/proxy-access.log")"

@@ -30,7 +30,8 @@
 //! - leaves, which use only leaves: `cli`, `params` (→ `response`),
 //!   `response`, `phone`, `template` (→ `gsm`), `gsm`, `secret`,
 //!   `signature` (Nexmo's `sig`, both ways), `systemd` (sd_notify),
-//!   `metrics` (what Prometheus scrapes), `throttle`
+//!   `metrics` (what Prometheus scrapes), `logging` (batched log writer,
+//!   access lines), `throttle`
 //!   (refusal log summaries), `inflight` (connections and requests in progress per
 //!   client), `tolerant`.
 

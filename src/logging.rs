@@ -1,15 +1,27 @@
 //! Logging: env_logger's filters and format, with lines handed through a
 //! bounded channel to one writer thread that writes whatever has queued in
-//! one `write`. A line per request (the access log) then costs a queue push
-//! instead of a locked system call on the request's thread; a full queue
-//! makes loggers wait rather than grow memory. `LogGuard` drains the queue
-//! before the process exits.
+//! one `write`, at most every 5 ms. A line per request (the access log)
+//! then costs a queue push instead of a locked system call and a thread
+//! wake-up; a full queue makes loggers wait rather than grow memory.
+//! `LogGuard` drains the queue before the process exits.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, Sender, SyncSender};
+use std::sync::OnceLock;
+
+/// The queue, for access lines written without env_logger's formatting.
+static QUEUE_TX: OnceLock<SyncSender<Message>> = OnceLock::new();
+/// Whether `RUST_LOG` lets access lines through (it cannot change while
+/// the process runs, so it is asked once).
+static ACCESS_ON: AtomicBool = AtomicBool::new(false);
+const ACCESS_TARGET: &str = "nexmo_proxy::access";
 
 /// Lines waiting to be written, at most.
 const QUEUE: usize = 16 * 1024;
+
+/// The writer's pause after each batch: how late a line may appear.
+const BATCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
 
 enum Message {
     Line(Vec<u8>),
@@ -54,6 +66,9 @@ fn write_batches(rx: Receiver<Message>) {
         for ack in acks {
             let _ = ack.send(());
         }
+        // Lines that come meanwhile queue up without waking this thread:
+        // under a flood a wake-up per line would cost more than the line.
+        std::thread::sleep(BATCH_PAUSE);
     }
 }
 
@@ -106,5 +121,28 @@ pub fn init(level: Option<&str>) -> Result<LogGuard, String> {
         .map_err(|e| format!("cannot start the log writer: {e}"))?;
     b.target(env_logger::Target::Pipe(Box::new(Queue(tx.clone()))));
     b.try_init().map_err(|e| e.to_string())?;
+    let access = log::Metadata::builder()
+        .target(ACCESS_TARGET)
+        .level(log::Level::Info)
+        .build();
+    ACCESS_ON.store(log::logger().enabled(&access), Ordering::Relaxed);
+    let _ = QUEUE_TX.set(tx.clone());
     Ok(LogGuard(tx))
+}
+
+/// One access line, in env_logger's format but formatted here: under a
+/// flood it is written once per request, so it skips the filter match and
+/// the record machinery. Without `init` (library tests), through `log`.
+pub(crate) fn access(line: std::fmt::Arguments<'_>) {
+    let Some(tx) = QUEUE_TX.get() else {
+        log::info!(target: ACCESS_TARGET, "{line}");
+        return;
+    };
+    if !ACCESS_ON.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut buf = Vec::with_capacity(128);
+    let now = humantime::format_rfc3339_millis(std::time::SystemTime::now());
+    let _ = writeln!(buf, "[{now} INFO  {ACCESS_TARGET}] {line}");
+    let _ = tx.send(Message::Line(buf));
 }

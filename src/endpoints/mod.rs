@@ -48,6 +48,18 @@ impl Ctx<'_> {
     }
 }
 
+/// An address, or `-` when there is none.
+struct Dash(Option<IpAddr>);
+
+impl std::fmt::Display for Dash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(ip) => ip.fmt(f),
+            None => f.write_str("-"),
+        }
+    }
+}
+
 /// The one service behind every path: answers, counts the answer by
 /// endpoint and outcome, renders it.
 pub(crate) async fn dispatch(
@@ -69,14 +81,13 @@ pub(crate) async fn dispatch(
     let code = reply.outcome().to_string();
     // One line per request under its own target, so `RUST_LOG` can
     // silence it: no query, no unknown path, the receiver masked.
-    log::info!(
-        target: "nexmo_proxy::access",
+    crate::logging::access(format_args!(
         "{} {endpoint} {code} {} {} {}ms",
         req.method(),
         reply.receiver().unwrap_or("-"),
-        client.map_or_else(|| "-".to_string(), |c| c.to_string()),
+        Dash(client),
         started.elapsed().as_millis()
-    );
+    ));
     let labels = crate::metrics::Outcome { endpoint, code };
     state.metrics.requests.get_or_create(&labels).inc();
     reply.render(callback.as_ref())
