@@ -34,8 +34,8 @@ async fn healthz() -> HttpResponse {
     Reply::ok().render(None)
 }
 
-/// 503 when no message can be sent: no message endpoint, or Redis down
-/// while every message endpoint denies without it.
+/// 503 when no message can be sent: no message endpoint, Redis down while
+/// every message endpoint denies without it, or stopping.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let rt = state.snapshot();
     let settings = &rt.settings;
@@ -49,7 +49,8 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         .iter()
         .all(|e| e.on_redis_error == crate::config::OnRedisError::Deny);
     let cannot_count = redis_up == Some(false) && all_deny;
-    let ready = !senders.is_empty() && !cannot_count;
+    let stopping = state.stopping.load(std::sync::atomic::Ordering::Relaxed);
+    let ready = !senders.is_empty() && !cannot_count && !stopping;
     let last_error = state
         .last_reload_error
         .lock()
@@ -74,6 +75,7 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         )
         .field("redis", redis_up.map(|up| if up { "up" } else { "down" }))
         .field("dry_run", settings.nexmo.dry_run)
+        .field("stopping", stopping)
         .field("endpoints", paths);
     match ready {
         true => reply.render(None),

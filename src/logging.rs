@@ -75,12 +75,34 @@ fn write_batches(rx: Receiver<Message>) {
 /// Drains the queue when dropped, so the last lines are not lost at exit.
 pub struct LogGuard(SyncSender<Message>);
 
+impl LogGuard {
+    /// Waits (2 s at most, even with the queue full and stderr stuck) until
+    /// every line queued so far is written: before writing to stderr
+    /// directly, so the order stays as it happened.
+    pub fn flush(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut msg = Message::Flush(tx);
+        loop {
+            match self.0.try_send(msg) {
+                Ok(()) => break,
+                Err(std::sync::mpsc::TrySendError::Full(m))
+                    if std::time::Instant::now() < deadline =>
+                {
+                    msg = m;
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                Err(_) => return,
+            }
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let _ = rx.recv_timeout(left);
+    }
+}
+
 impl Drop for LogGuard {
     fn drop(&mut self) {
-        let (tx, rx) = std::sync::mpsc::channel();
-        if self.0.send(Message::Flush(tx)).is_ok() {
-            let _ = rx.recv_timeout(std::time::Duration::from_secs(2));
-        }
+        self.flush();
     }
 }
 

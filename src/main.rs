@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _logs = match nexmo_proxy::logging::init(cli.logging.as_deref()) {
+    let logs = match nexmo_proxy::logging::init(cli.logging.as_deref()) {
         Ok(guard) => guard,
         Err(e) => {
             eprintln!("{e}");
@@ -19,6 +19,7 @@ fn main() -> ExitCode {
     let settings = match config::load(&sources) {
         Ok(s) => s,
         Err(e) => {
+            logs.flush();
             eprintln!("{e}");
             return ExitCode::from(2);
         }
@@ -40,6 +41,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("{e}");
+            logs.flush();
             eprintln!("nexmo-proxy: {e}");
             ExitCode::from(1)
         }

@@ -73,6 +73,8 @@ pub(crate) struct Metrics {
     pub(crate) receipts: Family<ReceiptLabels, Counter>,
     pub(crate) limiter_keys: Gauge,
     limiter_evictions: Counter,
+    /// The store's eviction total at the last scrape.
+    evictions_seen: std::sync::atomic::AtomicU64,
 }
 
 impl Metrics {
@@ -91,6 +93,7 @@ impl Metrics {
             receipts: Family::default(),
             limiter_keys: Gauge::default(),
             limiter_evictions: Counter::default(),
+            evictions_seen: std::sync::atomic::AtomicU64::new(0),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -155,11 +158,15 @@ impl Metrics {
         Metrics { registry, ..m }
     }
 
-    /// Brings the evictions counter up to `total` (it is kept by the store).
+    /// Moves the evictions counter by what the store counted since the
+    /// last scrape (`total` is the store's; a new store after a reload
+    /// starts again from zero).
     pub(crate) fn set_evictions(&self, total: u64) {
-        let seen = self.limiter_evictions.get();
-        if total > seen {
-            self.limiter_evictions.inc_by(total - seen);
+        use std::sync::atomic::Ordering;
+        let last = self.evictions_seen.swap(total, Ordering::Relaxed);
+        let new = if total >= last { total - last } else { total };
+        if new > 0 {
+            self.limiter_evictions.inc_by(new);
         }
     }
 

@@ -207,6 +207,12 @@ impl Reply {
         }
     }
 
+    /// The same answer, closing its connection.
+    pub(crate) fn closing(mut self) -> Reply {
+        self.close = true;
+        self
+    }
+
     /// The same answer with another HTTP status (readiness: 503).
     pub(crate) fn with_http_status(mut self, status: StatusCode) -> Reply {
         self.status = status;

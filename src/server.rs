@@ -42,26 +42,27 @@ fn serve(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<Server>
     // Signals are ours (`stop_on_signals`): actix would stop at once on
     // SIGINT, cutting off sends in flight.
     .disable_signals()
-    .shutdown_timeout(settings.shutdown_timeout.as_secs().max(1))
+    // Whole seconds for actix: rounded up, so a send is never given less.
+    .shutdown_timeout(settings.shutdown_timeout.as_secs_f64().ceil().max(1.0) as u64)
     .listen(listener)?;
     Ok(server.run())
 }
 
-/// On SIGTERM or SIGINT: stop accepting, let requests in flight finish
-/// (within `server.shutdown_timeout`), then let `run` return.
-fn stop_on_signals(servers: Vec<actix_web::dev::ServerHandle>, timeout: std::time::Duration) {
+/// On SIGTERM or SIGINT: stop accepting, mark the state stopping (answers
+/// close their connections, so keep-alive clients do not hold the drain
+/// open, and new sends are refused with 503), let requests in flight
+/// finish within `server.shutdown_timeout`, then let `run` return. A
+/// second signal stops at once. The handlers are installed before the
+/// proxy says it is ready.
+fn stop_on_signals(
+    servers: Vec<actix_web::dev::ServerHandle>,
+    state: Arc<AppState>,
+    timeout: std::time::Duration,
+) -> std::io::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
     actix_web::rt::spawn(async move {
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
-            log::error!("cannot handle SIGTERM/SIGINT; stopping at once");
-            for s in &servers {
-                s.stop(false).await;
-            }
-            return;
-        };
         let which = tokio::select! {
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
@@ -69,13 +70,25 @@ fn stop_on_signals(servers: Vec<actix_web::dev::ServerHandle>, timeout: std::tim
         log::info!(
             "{which}: finishing requests in flight (at most {timeout:?}), accepting no more"
         );
+        state
+            .stopping
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         crate::systemd::stopping();
-        // The public listener first (requests in flight finish), then the
-        // admin one, so readiness is answered until the end.
-        for s in &servers {
-            s.stop(true).await;
+        let graceful = futures_util::future::join_all(servers.iter().map(|s| s.stop(true)));
+        tokio::select! {
+            _ = graceful => {}
+            _ = term.recv() => force(&servers, "SIGTERM").await,
+            _ = int.recv() => force(&servers, "SIGINT").await,
         }
     });
+    Ok(())
+}
+
+async fn force(servers: &[actix_web::dev::ServerHandle], which: &str) {
+    log::warn!("{which} again: stopping at once");
+    for s in servers {
+        s.stop(false).await;
+    }
 }
 
 /// Counts a new connection against its peer's cap (counted as the `ip`
@@ -141,6 +154,11 @@ pub enum RunError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot listen on {addr} (server.admin_listen; one port per instance, \"\" for none): {source}")]
+    AdminListen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -188,8 +206,8 @@ pub fn run(settings: Settings, sources: Sources) -> Result<(), RunError> {
         });
         let admin = match s.server.admin_listen {
             Some(a) => {
-                let l =
-                    TcpListener::bind(a).map_err(|source| RunError::Listen { addr: a, source })?;
+                let l = TcpListener::bind(a)
+                    .map_err(|source| RunError::AdminListen { addr: a, source })?;
                 let addr = l.local_addr()?;
                 let server = crate::admin::serve(l, state.clone())?;
                 log::info!("admin listening on http://{addr} (/healthz, /readyz, /metrics)");
@@ -199,7 +217,7 @@ pub fn run(settings: Settings, sources: Sources) -> Result<(), RunError> {
         };
         let server = serve(listener, state.clone())?;
         let handles = std::iter::once(server.handle()).chain(admin.iter().map(Server::handle));
-        stop_on_signals(handles.collect(), s.server.shutdown_timeout);
+        stop_on_signals(handles.collect(), state.clone(), s.server.shutdown_timeout)?;
         if let Some(admin) = admin {
             actix_web::rt::spawn(admin);
         }
@@ -207,6 +225,8 @@ pub fn run(settings: Settings, sources: Sources) -> Result<(), RunError> {
         log::info!("listening on http://{addr}");
         crate::systemd::ready();
         server.await?;
+        // What the refusal summaries still hold back.
+        state.log_throttle.flush();
         log::info!("stopped");
         Ok(())
     })

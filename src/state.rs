@@ -219,6 +219,9 @@ pub(crate) struct AppState {
     pub(crate) metrics: Metrics,
     /// Why the last reload was refused, until one is applied.
     pub(crate) last_reload_error: Mutex<Option<String>>,
+    /// Set on SIGTERM/SIGINT: answers close their connections, new sends
+    /// are refused, readiness says no.
+    pub(crate) stopping: std::sync::atomic::AtomicBool,
 }
 
 impl AppState {
@@ -233,6 +236,7 @@ impl AppState {
             connections: Arc::default(),
             metrics: Metrics::new(),
             last_reload_error: Mutex::new(None),
+            stopping: std::sync::atomic::AtomicBool::new(false),
         }
     }
 

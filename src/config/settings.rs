@@ -88,7 +88,9 @@ impl Default for ServerSettings {
             client_timeout: Duration::from_secs(5),
             max_connections: NonZeroUsize::MIN.saturating_add(9_999),
             max_connections_per_ip: NonZeroU32::MIN.saturating_add(31),
-            shutdown_timeout: Duration::from_secs(10),
+            // A send may take max_queue_wait + nexmo.timeout, and the same
+            // again with its one retry.
+            shutdown_timeout: Duration::from_secs(25),
             admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9888))),
         }
     }

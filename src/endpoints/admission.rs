@@ -92,6 +92,7 @@ impl Ctx<'_> {
                 let retry_after = retry_after.as_secs_f64().ceil() as u64;
                 let code = match (labels.get(check), checks.get(check)) {
                     (Some(&label @ (Label::Budget | Label::CountryBudget)), Some(c)) => {
+                        self.count_refusal(&self.describe(label), "enforce");
                         self.budget_alarm(&c.key, c.window, label);
                         ErrorCode::BudgetExhausted
                     }
@@ -129,12 +130,9 @@ impl Ctx<'_> {
         }
     }
 
-    /// Records a "would refuse" of a shadow rule or policy. `what` names the
-    /// rule (and keys the count, so it must not vary per request); `detail`
-    /// only goes to the log.
     /// One more request refused (or, in shadow mode, that would be) by
     /// `rule`, for the metrics.
-    fn count_refusal(&self, rule: &str, mode: &str) {
+    pub(super) fn count_refusal(&self, rule: &str, mode: &str) {
         let labels = crate::metrics::Rule {
             endpoint: self.spec.path.clone(),
             rule: rule.to_string(),
@@ -155,6 +153,9 @@ impl Ctx<'_> {
         self
     }
 
+    /// Records a "would refuse" of a shadow rule or policy. `what` names the
+    /// rule (and keys the count, so it must not vary per request); `detail`
+    /// only goes to the log.
     pub(super) fn shadow_refusal(&self, what: &str, detail: &str) {
         self.count_refusal(what, "shadow");
         let key = format!("{} {what}", self.spec.path);

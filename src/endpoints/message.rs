@@ -56,7 +56,10 @@ async fn send(ctx: &Ctx<'_>, m: &MessageSpec, nexmo: &NexmoClient, request: Requ
 /// at most three digits, else `other`), or `transport`, or `shaped`.
 fn count_send(ctx: &Ctx<'_>, result: &Result<Sent, NexmoError>, took: std::time::Duration) {
     let m = &ctx.state.metrics;
-    m.nexmo_seconds.observe(took.as_secs_f64());
+    if !matches!(result, Err(e) if e.shaped) {
+        // A send refused for want of a slot never went out.
+        m.nexmo_seconds.observe(took.as_secs_f64());
+    }
     let status = match result {
         Ok(_) => "0".to_string(),
         Err(e) if e.shaped => "shaped".into(),
@@ -150,6 +153,7 @@ impl Request {
             let kind = format!("refused on {path}: {why_text}");
             let line = format!("refused {} on {path}: {why_text}", number.masked());
             ctx.state.log_throttle.log(log::Level::Info, &kind, &line);
+            ctx.count_refusal(&format!("destination {why_text}"), "enforce");
             return Err(Reply::error(ErrorCode::ReceiverNotAllowed).field("reason", why.as_str()));
         }
         match self.text {
@@ -234,6 +238,17 @@ async fn nexmo_failed(
         ctx.state.log_throttle.log(log::Level::Warn, &kind, &line);
     } else {
         log::error!("{line}");
+    }
+    if e.accepted_parts > 0 {
+        // Billed although the message failed.
+        let labels = crate::metrics::Destination {
+            endpoint: ctx.spec.path.clone(),
+            country: number.country().map_or("none".into(), |c| c.code()),
+        };
+        let m = &ctx.state.metrics;
+        m.sms_parts
+            .get_or_create(&labels)
+            .inc_by(e.accepted_parts as u64);
     }
     // Give back only what is known not to be billed.
     if e.refused {

@@ -78,13 +78,23 @@ pub(crate) async fn dispatch(
         .to_string();
     let mut client = None;
     let (reply, callback) = answer(&req, payload, &state, &nexmo, &rt, spec, &mut client).await;
+    let stopping = state.stopping.load(std::sync::atomic::Ordering::Relaxed);
+    // While stopping, keep-alive connections must not hold the drain open.
+    let reply = if stopping { reply.closing() } else { reply };
     let code = reply.outcome().to_string();
     // One line per request under its own target, so `RUST_LOG` can
     // silence it: no query, no unknown path, the receiver masked.
+    // Space-separated fields: the method from a fixed set (a client may
+    // send any token), the receiver without its spaces.
+    let method = match *req.method() {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        _ => "OTHER",
+    };
+    let receiver = reply.receiver().map(|r| r.replace(' ', ""));
     crate::logging::access(format_args!(
-        "{} {endpoint} {code} {} {} {}ms",
-        req.method(),
-        reply.receiver().unwrap_or("-"),
+        "{method} {endpoint} {code} {} {} {}ms",
+        receiver.as_deref().unwrap_or("-"),
         Dash(client),
         started.elapsed().as_millis()
     ));
@@ -117,6 +127,15 @@ async fn answer(
     let Some(spec) = spec else {
         return (Reply::error(ErrorCode::NotFound), callback);
     };
+    let stopping = state.stopping.load(std::sync::atomic::Ordering::Relaxed);
+    if stopping && matches!(spec.kind, EndpointKind::Message(_)) {
+        // A send begun now could be cut off by the shutdown deadline after
+        // Nexmo took it; another instance (or this one, restarted) sends it.
+        return (
+            Reply::error(ErrorCode::ServiceUnavailable).retry_after(1),
+            callback,
+        );
+    }
     if req.method() != Method::GET && req.method() != Method::POST {
         let reply = Reply::error(ErrorCode::MethodNotAllowed).allow("GET, POST");
         return (reply, callback);

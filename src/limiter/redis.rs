@@ -132,25 +132,19 @@ impl RedisLimiter {
         &self.local
     }
 
-    /// Asks Redis now (within the timeout), noting the answer as any call
-    /// does; for readiness, which must not wait for traffic to notice.
+    /// Whether Redis answers a PING now, on a pooled connection within the
+    /// timeout. It leaves the breaker and the shared connection alone, so a
+    /// readiness probe can neither open the breaker on one slow PING nor
+    /// close it while scripts fail; the next request probes as usual.
     pub(crate) async fn ping(&self) -> bool {
         let work = async {
-            let mut conn = self.connection().await?;
+            let mut conn = self.pool.get().await.ok()?;
             deadpool_redis::redis::cmd("PING")
                 .query_async::<String>(&mut conn)
                 .await
-                .map_err(|e| LimiterError::Redis(e.to_string()))
+                .ok()
         };
-        let result = tokio::time::timeout(self.timeout, work)
-            .await
-            .map_err(|_| LimiterError::Timeout(self.timeout))
-            .and_then(|r| r);
-        if result.is_err() {
-            self.forget_connection();
-        }
-        self.note(&result);
-        result.is_ok()
+        matches!(tokio::time::timeout(self.timeout, work).await, Ok(Some(_)))
     }
 
     /// The pool and timeout, for other stores on the same Redis.
