@@ -40,14 +40,7 @@ fn reload_now(state: &AppState, trigger: Trigger) {
             .map(ToString::to_string)
             .collect::<Vec<_>>()),
         Ok(mut settings) => {
-            let restart = restart_only_changes(&current.settings, &settings);
-            // The socket and workers stay as they are until a restart; the
-            // running snapshot must say what is really in effect.
-            settings.server.listen = current.settings.server.listen;
-            settings.server.workers = current.settings.server.workers;
-            settings.server.max_connections = current.settings.server.max_connections;
-            settings.server.shutdown_timeout = current.settings.server.shutdown_timeout;
-            settings.server.admin_listen = current.settings.server.admin_listen;
+            let restart = keep_restart_only(&current.settings.server, &mut settings.server);
             let mut changes = describe_changes(&current.settings, &settings);
             let geo_file = current.geo.file_changed();
             if geo_file {
@@ -119,39 +112,33 @@ fn count(state: &AppState, result: &str, error: Option<String>) {
         .unwrap_or_else(|e| e.into_inner()) = error;
 }
 
-fn restart_only_changes(old: &Settings, new: &Settings) -> Vec<String> {
-    let mut v = Vec::new();
-    if old.server.listen != new.server.listen {
-        v.push(format!(
-            "server.listen ({} -> {})",
-            old.server.listen, new.server.listen
-        ));
+/// What of `new` only a restart can apply (the sockets, the workers and
+/// what they were built with), named with both values; `new` keeps the
+/// running values, so the snapshot says what is really in effect.
+fn keep_restart_only(
+    old: &crate::config::ServerSettings,
+    new: &mut crate::config::ServerSettings,
+) -> Vec<String> {
+    let mut changed = Vec::new();
+    macro_rules! keep {
+        ($($field:ident),*) => {$(
+            if old.$field != new.$field {
+                changed.push(format!(
+                    concat!("server.", stringify!($field), " ({:?} -> {:?})"),
+                    old.$field, new.$field
+                ));
+                new.$field = old.$field.clone();
+            }
+        )*};
     }
-    if old.server.workers != new.server.workers {
-        v.push(format!(
-            "server.workers ({} -> {})",
-            old.server.workers, new.server.workers
-        ));
-    }
-    if old.server.max_connections != new.server.max_connections {
-        v.push(format!(
-            "server.max_connections ({} -> {})",
-            old.server.max_connections, new.server.max_connections
-        ));
-    }
-    if old.server.admin_listen != new.server.admin_listen {
-        v.push(format!(
-            "server.admin_listen ({:?} -> {:?})",
-            old.server.admin_listen, new.server.admin_listen
-        ));
-    }
-    if old.server.shutdown_timeout != new.server.shutdown_timeout {
-        v.push(format!(
-            "server.shutdown_timeout ({:?} -> {:?})",
-            old.server.shutdown_timeout, new.server.shutdown_timeout
-        ));
-    }
-    v
+    keep!(
+        listen,
+        workers,
+        max_connections,
+        admin_listen,
+        shutdown_timeout
+    );
+    changed
 }
 
 /// A stable fingerprint of an endpoint, for telling changed ones apart.

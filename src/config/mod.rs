@@ -22,7 +22,7 @@ mod values;
 pub use settings::Settings;
 pub(crate) use settings::{
     Budget, CountryPolicy, DestinationPolicy, EndpointKind, EndpointSpec, GeoipSource, LimitRule,
-    MessageSpec, NexmoSettings, OnRedisError, Per,
+    MessageSpec, NexmoSettings, OnRedisError, Per, ServerSettings,
 };
 
 use crate::cli::{Cli, LegacyFlags};

@@ -619,3 +619,16 @@ pub fn signed_text(params: &[(&str, &str)]) -> String {
         .map(|(k, v)| format!("&{k}={}", v.replace(['&', '='], "_")))
         .collect()
 }
+
+/// `[nexmo]` with the test credentials and `fake`'s URL; more keys of the
+/// table may follow it.
+pub fn nexmo_table(fake: &FakeNexmo) -> String {
+    format!(
+        "[nexmo]\napi_key = \"{API_KEY}\"\napi_secret = \"{API_SECRET}\"\nurl = \"{}\"\n",
+        fake.sms_url()
+    )
+}
+
+/// One message endpoint at `/m/` without limits, sending "hi" as Acme.
+pub const ONE_ENDPOINT: &str =
+    "[defaults]\nlimits = []\n[[endpoint]]\npath = \"/m/\"\nsender = \"Acme\"\nmessage = \"hi\"\n";

@@ -2,28 +2,14 @@
 //! shutdown on SIGTERM and SIGINT (a send in flight finishes and is
 //! answered), and the systemd notifications around start, reload and stop.
 
-use crate::common::{FakeNexmo, Spawn, TestApp, API_KEY, API_SECRET};
+use crate::common::{nexmo_table, FakeNexmo, Spawn, TestApp, ONE_ENDPOINT};
 use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
 
 fn config(fake: &FakeNexmo) -> String {
     format!(
-        r#"
-[server]
-shutdown_timeout = "5s"
-[nexmo]
-api_key = "{API_KEY}"
-api_secret = "{API_SECRET}"
-url = "{}"
-timeout = "4s"
-[defaults]
-limits = []
-[[endpoint]]
-path = "/m/"
-sender = "Acme"
-message = "hi"
-"#,
-        fake.sms_url()
+        "[server]\nshutdown_timeout = \"5s\"\n{}timeout = \"4s\"\n{ONE_ENDPOINT}",
+        nexmo_table(fake)
     )
 }
 

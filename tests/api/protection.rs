@@ -2,16 +2,13 @@
 //! `fake-nexmo`: destination policy, layered limits under attack, budgets,
 //! shadow mode, and the answer when Redis fails.
 
-use crate::common::{leaks, FakeNexmo, Redis, TestApp, API_KEY, API_SECRET};
+use crate::common::{leaks, FakeNexmo, Redis, TestApp, API_SECRET};
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 fn nexmo(fake: &FakeNexmo) -> String {
-    format!(
-        "[nexmo]\napi_key = \"{API_KEY}\"\napi_secret = \"{API_SECRET}\"\nurl = \"{}\"\n",
-        fake.sms_url()
-    )
+    crate::common::nexmo_table(fake)
 }
 
 fn redis_table(redis: &Redis, extra: &str) -> String {

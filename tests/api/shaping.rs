@@ -2,33 +2,16 @@
 //! through Redis, so an account limited to 30 requests a second is never
 //! made to answer status 1.
 
-use crate::common::{FakeNexmo, Redis, TestApp, API_KEY, API_SECRET};
+use crate::common::{nexmo_table, FakeNexmo, Redis, TestApp, ONE_ENDPOINT};
 use futures_util::future::join_all;
 
 const SHAPING_TEXT: &str = "Throughput Rate Exceeded - no send slot within nexmo.max_queue_wait";
 
 fn config(fake: &FakeNexmo, redis: &Redis) -> String {
     format!(
-        r#"
-[server]
-max_connections_per_ip = 1000
-[nexmo]
-api_key = "{API_KEY}"
-api_secret = "{API_SECRET}"
-url = "{}"
-max_rps = 30
-max_queue_wait = "2s"
-[redis]
-url = "{}"
-expected_instances = 2
-[defaults]
-limits = []
-[[endpoint]]
-path = "/m/"
-sender = "Acme"
-message = "hi"
-"#,
-        fake.sms_url(),
+        "[server]\nmax_connections_per_ip = 1000\n{}max_rps = 30\nmax_queue_wait = \"2s\"\n\
+         [redis]\nurl = \"{}\"\nexpected_instances = 2\n{ONE_ENDPOINT}",
+        nexmo_table(fake),
         redis.url()
     )
 }
