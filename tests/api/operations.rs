@@ -2,7 +2,7 @@
 //! the load balancer, Prometheus metrics that move by exactly what
 //! happened, and none of it on the public listener.
 
-use crate::common::{FakeNexmo, Redis, Spawn, TestApp, API_KEY, API_SECRET};
+use crate::common::{FakeNexmo, Redis, Spawn, TestApp, API_KEY};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -10,11 +10,7 @@ use std::time::{Duration, Instant};
 fn config(fake: &FakeNexmo, extra: &str) -> String {
     format!(
         r#"
-[nexmo]
-api_key = "{API_KEY}"
-api_secret = "{API_SECRET}"
-url = "{}"
-dlr_url = "https://sms.example.com/dlr/"
+{}dlr_url = "https://sms.example.com/dlr/"
 {extra}
 [validation]
 limits = []
@@ -25,7 +21,7 @@ path = "/m/"
 sender = "Acme"
 message = "hi"
 "#,
-        fake.sms_url()
+        crate::common::nexmo_table(fake)
     )
 }
 

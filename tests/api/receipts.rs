@@ -3,7 +3,7 @@
 //! `/message_status/` answers the page. Also receipts made by hand: forged,
 //! stale, malformed, duplicated and out of order.
 
-use crate::common::{FakeNexmo, Redis, TestApp, API_KEY, API_SECRET, DEADLINE};
+use crate::common::{FakeNexmo, Redis, TestApp, API_KEY, DEADLINE};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -20,11 +20,7 @@ fn config(fake: &FakeNexmo, nexmo_extra: &str, redis: Option<&Redis>) -> String 
         .unwrap_or_default();
     format!(
         r#"
-[nexmo]
-api_key = "{API_KEY}"
-api_secret = "{API_SECRET}"
-url = "{}"
-timeout = "2s"
+{}timeout = "2s"
 dlr_url = "https://sms.example.com{DLR_PATH}"
 {nexmo_extra}
 {redis}
@@ -35,7 +31,7 @@ path = "/m/"
 sender = "Acme"
 message = "{}"
 "#,
-        fake.sms_url(),
+        crate::common::nexmo_table(fake),
         long_text()
     )
 }
