@@ -24,6 +24,11 @@ pub struct Cli {
     #[arg(long)]
     pub check: bool,
 
+    /// Print the effective configuration as TOML (secrets as ***), each value
+    /// not at its default marked with where it was set, and exit.
+    #[arg(long, conflicts_with = "check")]
+    pub print_config: bool,
+
     /// Log level: debug, info, warning, error or none (env_logger's RUST_LOG also works).
     #[arg(long, value_name = "LEVEL")]
     pub logging: Option<String>,

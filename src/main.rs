@@ -1,5 +1,6 @@
 //! The `nexmo-proxy` binary: parse the command line, set up logging, load
-//! the configuration, and run (or, with `--check`, report and exit).
+//! the configuration, and run (or, with `--check` or `--print-config`,
+//! report and exit).
 
 use clap::Parser;
 use nexmo_proxy::cli::Cli;
@@ -16,6 +17,19 @@ fn main() -> ExitCode {
         }
     };
     let sources = Sources::from_cli(&cli);
+    if cli.print_config {
+        return match config::effective_toml(&sources) {
+            Ok(toml) => {
+                print!("{toml}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                logs.flush();
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let settings = match config::load(&sources) {
         Ok(s) => s,
         Err(e) => {

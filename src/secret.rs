@@ -3,7 +3,7 @@
 //! summary cannot leak them; and which configuration keys hold secrets, so
 //! that error messages about them never quote them.
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
 /// A secret value. `Debug` and `Display` print `***` (or an empty marker
@@ -46,6 +46,14 @@ impl fmt::Display for Secret {
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         String::deserialize(d).map(Secret)
+    }
+}
+
+/// Written out (by `--print-config`) as `Display` shows it: `***`, or `""`
+/// when unset.
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(if self.0.is_empty() { "" } else { "***" })
     }
 }
 

@@ -7,7 +7,7 @@
 //! so both ends agree on what a signature covers.
 
 use hmac::{Hmac, Mac};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 /// How far a signed request's `timestamp` may be from our clock.
@@ -15,7 +15,7 @@ pub(crate) const MAX_SKEW_SECS: u64 = 5 * 60;
 
 /// The dashboard's names; `md5hash` is its default and plain MD5 of the
 /// text and secret, the others are HMACs keyed with the secret.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Method {
     #[default]

@@ -14,24 +14,43 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
+/// Which legacy options set which keys: (`key path`, `"PORT, --localhostonly"`),
+/// for `--print-config`.
+pub(super) type Origins = Vec<(String, String)>;
+
 /// Reads one legacy option: the flag if given, else the variable if non-empty.
 struct Lookup<'a> {
     env: &'a BTreeMap<String, String>,
     problems: &'a mut Problems,
+    /// Every option found, in the order asked.
+    found: Vec<String>,
+    origins: Origins,
 }
 
 impl Lookup<'_> {
-    fn get(&self, flag: &Option<String>, var: &str) -> Option<(String, String)> {
-        if let Some(v) = flag {
-            return Some((format!("--{}", var.to_ascii_lowercase()), v.clone()));
-        }
-        match self.env.get(var) {
-            Some(v) if !v.trim().is_empty() => Some((var.to_string(), v.clone())),
+    fn get(&mut self, flag: &Option<String>, var: &str) -> Option<(String, String)> {
+        let found = match (flag, self.env.get(var)) {
+            (Some(v), _) => Some((format!("--{}", var.to_ascii_lowercase()), v.clone())),
+            (None, Some(v)) if !v.trim().is_empty() => Some((var.to_string(), v.clone())),
             _ => None,
+        };
+        if let Some((key, _)) = &found {
+            self.found.push(key.clone());
         }
+        found
     }
 
-    fn string(&self, flag: &Option<String>, var: &str) -> Option<String> {
+    /// Where the options found since `mark` went.
+    fn set(&mut self, key: &str, mark: usize) {
+        let names = self.found.get(mark..).unwrap_or_default().join(", ");
+        self.origins.push((key.to_string(), names));
+    }
+
+    fn mark(&self) -> usize {
+        self.found.len()
+    }
+
+    fn string(&mut self, flag: &Option<String>, var: &str) -> Option<String> {
         self.get(flag, var).map(|(_, v)| v)
     }
 
@@ -66,19 +85,28 @@ impl Lookup<'_> {
     }
 }
 
-/// Applies every legacy option present in `flags` or `env` to `raw`.
+/// Applies every legacy option present in `flags` or `env` to `raw`, and
+/// says which keys each one set.
 pub(super) fn apply(
     raw: &mut RawConfig,
     flags: &LegacyFlags,
     env: &BTreeMap<String, String>,
     problems: &mut Problems,
-) {
-    let mut l = Lookup { env, problems };
+) -> Origins {
+    let mut l = Lookup {
+        env,
+        problems,
+        found: Vec::new(),
+        origins: Vec::new(),
+    };
     listen(raw, flags, &mut l);
+    let mark = l.mark();
     if let Some(b) = l.boolean(&flags.guess_country, "GUESS_COUNTRY") {
         raw.defaults.guess_country = Some(b);
+        l.set("defaults.guess_country", mark);
     }
     let what = "an ISO 3166 alpha-2 country code";
+    let mark = l.mark();
     if let Some(c) = l.parsed(
         &flags.default_country,
         "DEFAULT_COUNTRY",
@@ -86,14 +114,17 @@ pub(super) fn apply(
         Country::known,
     ) {
         raw.defaults.default_country = Some(c);
+        l.set("defaults.default_country", mark);
     }
     limit(raw, flags, &mut l);
     nexmo(raw, flags, &mut l);
     redis(raw, flags, &mut l);
     message_handler(raw, flags, &mut l);
+    l.origins
 }
 
 fn listen(raw: &mut RawConfig, flags: &LegacyFlags, l: &mut Lookup) {
+    let mark = l.mark();
     if let Some(port) = l.number::<u16>(&flags.port, "PORT") {
         raw.server.listen.set_port(port);
     }
@@ -105,11 +136,15 @@ fn listen(raw: &mut RawConfig, flags: &LegacyFlags, l: &mut Lookup) {
         };
         raw.server.listen.set_ip(IpAddr::V4(ip));
     }
+    if l.mark() > mark {
+        l.set("server.listen", mark);
+    }
 }
 
 /// LIMIT_AMOUNT / LIMIT_EXPIRES replace the per-IP rule of [defaults]
 /// and [validation]; each endpoint still counts on its own key.
 fn limit(raw: &mut RawConfig, flags: &LegacyFlags, l: &mut Lookup) {
+    let mark = l.mark();
     let amount: Option<u64> = l.number(&flags.limit_amount, "LIMIT_AMOUNT");
     let what = "a number of seconds from 1 to 31622400 (366 days)";
     let expires = l.parsed(&flags.limit_expires, "LIMIT_EXPIRES", what, |v| {
@@ -132,25 +167,36 @@ fn limit(raw: &mut RawConfig, flags: &LegacyFlags, l: &mut Lookup) {
         limits.retain(|r| r.per != Some(Per::Ip));
         limits.extend(rule.clone());
     }
+    l.set("defaults.limits", mark);
+    l.set("validation.limits", mark);
 }
 
 fn nexmo(raw: &mut RawConfig, flags: &LegacyFlags, l: &mut Lookup) {
     let n = &mut raw.nexmo;
+    let mark = l.mark();
     if let Some(v) = l.string(&flags.nexmo_api_key, "NEXMO_API_KEY") {
         n.api_key = v;
+        l.set("nexmo.api_key", mark);
     }
+    let mark = l.mark();
     if let Some(v) = l.string(&flags.nexmo_api_secret, "NEXMO_API_SECRET") {
         n.api_secret = Secret::new(v);
+        l.set("nexmo.api_secret", mark);
     }
+    let mark = l.mark();
     if let Some(v) = l.string(&flags.nexmo_dlr_url, "NEXMO_DLR_URL") {
         n.dlr_url = Some(v);
+        l.set("nexmo.dlr_url", mark);
     }
+    let mark = l.mark();
     if let Some(v) = l.string(
         &flags.nexmo_long_virtual_number,
         "NEXMO_LONG_VIRTUAL_NUMBER",
     ) {
         n.long_virtual_number = Some(v);
+        l.set("nexmo.long_virtual_number", mark);
     }
+    let mark = l.mark();
     let domain = l.get(&flags.nexmo_domain, "NEXMO_DOMAIN");
     let endpoint = l.string(&flags.nexmo_endpoint, "NEXMO_ENDPOINT");
     let ssl = l.boolean(&flags.nexmo_ssl, "NEXMO_SSL");
@@ -164,16 +210,22 @@ fn nexmo(raw: &mut RawConfig, flags: &LegacyFlags, l: &mut Lookup) {
             endpoint.trim().trim_start_matches('/')
         );
         match url::Url::parse(&url) {
-            Ok(u) => n.url = HttpUrl(u),
+            Ok(u) => {
+                n.url = HttpUrl(u);
+                l.set("nexmo.url", mark);
+            }
             Err(e) => l.problems.push(key, format!("{url:?} is not a URL: {e}")),
         }
     }
+    let mark = l.mark();
     if let Some(b) = l.boolean(&flags.development_mode, "DEVELOPMENT_MODE") {
         n.dry_run = b;
+        l.set("nexmo.dry_run", mark);
     }
 }
 
 fn redis(raw: &mut RawConfig, flags: &LegacyFlags, l: &mut Lookup) {
+    let mark = l.mark();
     let host = l.string(&flags.redis_host, "REDIS_HOST");
     let port: Option<u16> = l.number(&flags.redis_port, "REDIS_PORT");
     let password = l.string(&flags.redis_password, "REDIS_PASSWORD");
@@ -194,12 +246,14 @@ fn redis(raw: &mut RawConfig, flags: &LegacyFlags, l: &mut Lookup) {
         db.unwrap_or(0)
     );
     raw.redis.get_or_insert_with(RedisSettings::default).url = Secret::new(url);
+    l.set("redis.url", mark);
 }
 
 /// The old "default message handler": MESSAGE and SENDER together define
 /// one endpoint at REQUEST_PATH, on top of (and replacing at the same
 /// path) those of the file.
 fn message_handler(raw: &mut RawConfig, flags: &LegacyFlags, l: &mut Lookup) {
+    let mark = l.mark();
     let message = l.get(&flags.message, "MESSAGE");
     let sender = l.get(&flags.sender, "SENDER");
     let path = l
@@ -217,6 +271,7 @@ fn message_handler(raw: &mut RawConfig, flags: &LegacyFlags, l: &mut Lookup) {
                 )),
                 ..RawEndpoint::default()
             });
+            l.set(&format!("endpoint[{}]", raw.endpoint.len() - 1), mark);
         }
         (Some((key, _)), None) => l.problems.push(
             key,

@@ -15,6 +15,7 @@
 
 mod build;
 mod legacy;
+mod print;
 mod raw;
 mod settings;
 mod values;
@@ -110,29 +111,47 @@ impl fmt::Display for ConfigError {
 
 /// Loads and validates the configuration from `sources`.
 pub fn load(sources: &Sources) -> Result<Settings, ConfigError> {
+    load_read(sources).map(|(settings, _, _)| settings)
+}
+
+/// For `--print-config`: the configuration `load` accepts from `sources`,
+/// as TOML, secrets as `***`, each value not at its default followed by
+/// where it came from.
+pub fn effective_toml(sources: &Sources) -> Result<String, ConfigError> {
+    let (_, raw, origins) = load_read(sources)?;
+    print::render(&raw, &origins, sources).map_err(|e| ConfigError {
+        problems: vec![Problem::new("--print-config", e.to_string())],
+    })
+}
+
+/// `load`, also returning what was read (every layer merged, before
+/// `build`) and which keys the legacy options set.
+fn load_read(sources: &Sources) -> Result<(Settings, RawConfig, legacy::Origins), ConfigError> {
     let value = merged(sources).map_err(|p| ConfigError { problems: vec![p] })?;
     let (mut raw, mut problems, dropped) = read(value, &sources.env);
     let mut later = build::Problems::default();
-    legacy::apply(&mut raw, &sources.flags, &sources.env, &mut later);
-    let settings = build::settings(raw, sources.config_file.clone(), &mut later);
+    let origins = legacy::apply(&mut raw, &sources.flags, &sources.env, &mut later);
+    let settings = build::settings(&mut raw, sources.config_file.clone(), &mut later);
     // A dropped value was reported once; what it leaves unset is not news.
     let reported: Vec<String> = problems.iter().map(|p| p.key.clone()).collect();
-    let under = |k: &str, r: &str| {
-        k.strip_prefix(r)
-            .is_some_and(|s| s.is_empty() || s.starts_with(['.', '[']))
-    };
     for mut p in later.0 {
         p.key = dropped.written_key(&p.key);
-        if !reported.iter().any(|r| under(&p.key, r)) {
+        if !reported.iter().any(|r| is_under(&p.key, r)) {
             problems.push(p);
         }
     }
     if problems.is_empty() {
-        return Ok(settings);
+        return Ok((settings, raw, origins));
     }
     // Grouped by table, in the order of each table's keys.
     problems.sort_by(|a, b| a.key.cmp(&b.key));
     Err(ConfigError { problems })
+}
+
+/// Whether key path `key` is `root` or inside it (`a.b[0]` is under `a.b`).
+fn is_under(key: &str, root: &str) -> bool {
+    key.strip_prefix(root)
+        .is_some_and(|s| s.is_empty() || s.starts_with(['.', '[']))
 }
 
 /// The file and the `NEXMO_PROXY_*` variables, merged into one tree.
@@ -193,7 +212,10 @@ fn read(value: Value, env: &BTreeMap<String, String>) -> (RawConfig, Vec<Problem
 }
 
 /// The `NEXMO_PROXY_*` variable a value at `path` came from, if any.
-fn env_origin<'a>(path: &[String], env: &'a BTreeMap<String, String>) -> Option<&'a str> {
+pub(super) fn env_origin<'a>(
+    path: &[String],
+    env: &'a BTreeMap<String, String>,
+) -> Option<&'a str> {
     let keys: Vec<&String> = path
         .iter()
         .filter(|s| s.parse::<usize>().is_err())

@@ -11,12 +11,17 @@
 //! second "missing" error.
 
 use super::settings::{LimitsSettings, NexmoSettings, OnRedisError, RedisSettings, ServerSettings};
+
+pub(super) const VALIDATION_PATH: &str = "/validate_number/";
+pub(super) const STATUS_PATH: &str = "/message_status/";
+/// Status requests per address and hour, unless `[message_status]` says.
+pub(super) const STATUS_MAX_PER_IP: u64 = 300;
 use super::values::{Count, E164Prefix, Mode, Per, Scope, Window};
 use crate::phone::{Country, NumberKind};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawConfig {
     pub(super) server: ServerSettings,
@@ -31,7 +36,7 @@ pub(super) struct RawConfig {
     pub(super) limits: LimitsSettings,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawGeoip {
     /// `None`: the bundled DB-IP Lite file. `""`: geo-IP off. Else a path,
@@ -40,7 +45,7 @@ pub(super) struct RawGeoip {
 }
 
 /// One table of endpoint keys: `[defaults]`, `[validation]` or an `[[endpoint]]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawEndpoint {
     // What a message endpoint is (`[validation]` takes only `path`).
@@ -92,8 +97,82 @@ impl RawEndpoint {
     }
 }
 
+impl RawEndpoint {
+    /// What `[defaults]` holds when the file says nothing, as it would be
+    /// written (`build` starts from the same values; a test keeps the two
+    /// equal).
+    pub(super) fn builtin() -> RawEndpoint {
+        RawEndpoint {
+            guess_country: Some(true),
+            default_country: Country::known("DE"),
+            limits: Some(vec![RawLimit {
+                per: Some(Per::Ip),
+                max: std::num::NonZeroU64::new(10).map(Count),
+                window: Some(Window(std::time::Duration::from_secs(3600))),
+                ..RawLimit::default()
+            }]),
+            number_types: Some(vec![NumberKind::Mobile, NumberKind::FixedLineOrMobile]),
+            destination_mode: Some(Mode::Enforce),
+            ..RawEndpoint::default()
+        }
+    }
+
+    /// What `[validation]` holds when the file says nothing (its country
+    /// policy comes from `[defaults]`, nothing else does).
+    pub(super) fn builtin_validation() -> RawEndpoint {
+        RawEndpoint {
+            path: Some(VALIDATION_PATH.into()),
+            limits: RawEndpoint::builtin().limits,
+            on_redis_error: Some(OnRedisError::Allow),
+            ..RawEndpoint::default()
+        }
+    }
+
+    /// What `[message_status]` holds when the file says nothing: like
+    /// `[validation]`, with room for a page that polls.
+    pub(super) fn builtin_message_status() -> RawEndpoint {
+        let mut status = RawEndpoint::builtin_validation();
+        status.path = Some(STATUS_PATH.into());
+        for rule in status.limits.iter_mut().flatten() {
+            rule.max = std::num::NonZeroU64::new(STATUS_MAX_PER_IP).map(Count);
+        }
+        status
+    }
+
+    /// `self`, with each key it does not set taken from `base`.
+    pub(super) fn or(mut self, base: &RawEndpoint) -> RawEndpoint {
+        macro_rules! fill {
+            ($($key:ident),*) => {
+                $(if self.$key.is_none() {
+                    self.$key = base.$key.clone();
+                })*
+            };
+        }
+        fill!(
+            path,
+            sender,
+            message,
+            vars,
+            params,
+            guess_country,
+            default_country,
+            limits,
+            on_redis_error,
+            allowed_countries,
+            denied_countries,
+            denied_prefixes,
+            number_types,
+            trusted_numbers,
+            destination_mode,
+            budget,
+            country_budgets
+        );
+        self
+    }
+}
+
 /// `budget = { max_parts = 1000, window = "1d" }`: SMS parts per window.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawBudget {
     pub(super) max_parts: Option<Count>,
@@ -102,14 +181,14 @@ pub(super) struct RawBudget {
 }
 
 /// `message = "text"` or `message = { default = "...", de = "..." }`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(untagged)]
 pub(super) enum RawMessage {
     Plain(String),
     ByLanguage(BTreeMap<String, String>),
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawLimit {
     pub(super) per: Option<Per>,

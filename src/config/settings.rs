@@ -9,7 +9,7 @@ use crate::phone::{Country, NumberKind};
 use crate::secret::Secret;
 use crate::signature;
 use crate::template::{Pattern, Template};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroUsize};
@@ -45,7 +45,7 @@ impl Settings {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct ServerSettings {
     pub(crate) listen: SocketAddr,
@@ -55,7 +55,10 @@ pub(crate) struct ServerSettings {
     /// Largest request body accepted, in bytes (at least 1024).
     pub(crate) max_body_bytes: usize,
     /// Time a client has for the request head, and again for the body.
-    #[serde(deserialize_with = "values::timeout")]
+    #[serde(
+        deserialize_with = "values::timeout",
+        serialize_with = "values::write_duration"
+    )]
     pub(crate) client_timeout: Duration,
     /// Open connections, all workers together.
     pub(crate) max_connections: NonZeroUsize,
@@ -65,10 +68,16 @@ pub(crate) struct ServerSettings {
     pub(crate) max_connections_per_ip: NonZeroU32,
     /// Health, readiness and metrics, apart from the public listener;
     /// `None` (`""`) serves none of them.
-    #[serde(deserialize_with = "values::optional_addr")]
+    #[serde(
+        deserialize_with = "values::optional_addr",
+        serialize_with = "values::write_optional_addr"
+    )]
     pub(crate) admin_listen: Option<SocketAddr>,
     /// On SIGTERM/SIGINT: how long requests in flight may take to finish.
-    #[serde(deserialize_with = "values::timeout")]
+    #[serde(
+        deserialize_with = "values::timeout",
+        serialize_with = "values::write_duration"
+    )]
     pub(crate) shutdown_timeout: Duration,
 }
 
@@ -96,7 +105,7 @@ impl Default for ServerSettings {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct NexmoSettings {
     pub(crate) api_key: String,
@@ -105,23 +114,33 @@ pub(crate) struct NexmoSettings {
     /// Sender for +1 receivers; empty means none.
     pub(crate) long_virtual_number: Option<String>,
     pub(crate) dry_run: bool,
-    #[serde(deserialize_with = "values::timeout")]
+    #[serde(
+        deserialize_with = "values::timeout",
+        serialize_with = "values::write_duration"
+    )]
     pub(crate) timeout: Duration,
     /// Per-message delivery-receipt URL sent as `callback` (legacy `NEXMO_DLR_URL`).
+    #[serde(serialize_with = "values::write_dlr_url")]
     pub(crate) dlr_url: Option<String>,
     /// Signs sends (instead of sending `api_secret`) and receipts must be
     /// signed with it.
     pub(crate) signature_secret: Secret,
     pub(crate) signature_method: signature::Method,
     /// How long delivery states are kept (and answered).
-    #[serde(deserialize_with = "values::window")]
+    #[serde(
+        deserialize_with = "values::window",
+        serialize_with = "values::write_duration"
+    )]
     pub(crate) receipt_ttl: Duration,
     /// Most message parts whose state the in-process store keeps.
     pub(crate) max_receipts: NonZeroUsize,
     /// Requests a second to Nexmo, all instances together.
     pub(crate) max_rps: NonZeroU32,
     /// Longest a send waits for its slot before answering status 1.
-    #[serde(deserialize_with = "values::timeout")]
+    #[serde(
+        deserialize_with = "values::timeout",
+        serialize_with = "values::write_duration"
+    )]
     pub(crate) max_queue_wait: Duration,
 }
 
@@ -147,12 +166,16 @@ impl Default for NexmoSettings {
 
 const NEXMO_URL: &str = "https://rest.nexmo.com/sms/json";
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RedisSettings {
     /// May carry a password (`redis://:pw@host/0`), hence a `Secret`.
+    #[serde(serialize_with = "values::write_redis_url")]
     pub(crate) url: Secret,
-    #[serde(deserialize_with = "values::timeout")]
+    #[serde(
+        deserialize_with = "values::timeout",
+        serialize_with = "values::write_duration"
+    )]
     pub(crate) timeout: Duration,
     pub(crate) pool_size: NonZeroUsize,
     /// What message endpoints do when Redis cannot decide (unless they say).
@@ -181,7 +204,7 @@ impl Default for RedisSettings {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct LimitsSettings {
     /// HMAC key for numbers in limiter keys; empty: derived at start-up
@@ -204,7 +227,7 @@ impl Default for LimitsSettings {
 }
 
 /// What an endpoint does when the Redis limiter cannot decide.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum OnRedisError {
     /// 503 `service_unavailable`.

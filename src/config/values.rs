@@ -6,7 +6,7 @@
 
 use ipnet::IpNet;
 use serde::de::{Deserializer, Error, Visitor};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 use std::fmt;
 use std::net::IpAddr;
 use std::num::NonZeroU64;
@@ -33,6 +33,12 @@ impl<'de> Deserialize<'de> for Count {
                     "{n} is not a positive count (to turn a limit off, remove it)"
                 ))
             })
+    }
+}
+
+impl Serialize for Count {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.0.get())
     }
 }
 
@@ -97,6 +103,64 @@ impl<'de> Deserialize<'de> for Window {
     }
 }
 
+impl Serialize for Window {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        write_duration(&self.0, s)
+    }
+}
+
+/// For `serialize_with`: a duration as it is written (`"1h 30m"`), which
+/// reads back as the same duration.
+pub(crate) fn write_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&humantime::format_duration(*d).to_string())
+}
+
+/// For `serialize_with`: `admin_listen`, `""` for none.
+pub(crate) fn write_optional_addr<S: Serializer>(
+    a: &Option<std::net::SocketAddr>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&a.map(|a| a.to_string()).unwrap_or_default())
+}
+
+/// For `serialize_with`: the Redis URL with its password as `***` (the
+/// host and database are what an operator checks).
+pub(crate) fn write_redis_url<S: Serializer>(
+    url: &crate::secret::Secret,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let shown = match url::Url::parse(url.expose()) {
+        Ok(mut u) => {
+            if u.password().is_some() && u.set_password(Some("***")).is_err() {
+                return s.serialize_str("***");
+            }
+            u.to_string()
+        }
+        Err(_) => "***".into(),
+    };
+    s.serialize_str(&shown)
+}
+
+/// For `serialize_with`: `dlr_url` with each query value as `***` (a
+/// token there proves a receipt came from our own URL).
+pub(crate) fn write_dlr_url<S: Serializer>(url: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    let Some(url) = url else {
+        return s.serialize_none();
+    };
+    let shown = match url::Url::parse(url) {
+        Ok(mut u) if u.query().is_some() => {
+            let keys: Vec<String> = u.query_pairs().map(|(k, _)| k.into_owned()).collect();
+            u.query_pairs_mut()
+                .clear()
+                .extend_pairs(keys.iter().map(|k| (k, "***")));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "***".into(),
+    };
+    s.serialize_some(&shown)
+}
+
 /// For `deserialize_with`: a retention such as `receipt_ttl`, at most 366 days.
 pub(crate) fn window<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     duration(d, MAX_WINDOW, "366 days")
@@ -139,6 +203,12 @@ where
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Net(pub(crate) IpNet);
 
+impl Serialize for Net {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0.to_string())
+    }
+}
+
 impl<'de> Deserialize<'de> for Net {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         from_str_as(d, "an IP address or CIDR range", |s| {
@@ -161,6 +231,12 @@ impl std::ops::Deref for HttpUrl {
     }
 }
 
+impl Serialize for HttpUrl {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.as_str())
+    }
+}
+
 impl<'de> Deserialize<'de> for HttpUrl {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         from_str_as(d, "an http:// or https:// URL", |s| {
@@ -176,6 +252,12 @@ impl<'de> Deserialize<'de> for HttpUrl {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct E164Prefix(pub(crate) String);
 
+impl Serialize for E164Prefix {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
 impl<'de> Deserialize<'de> for E164Prefix {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         from_str_as(d, "an E.164 prefix such as \"+4915\"", |s| {
@@ -187,7 +269,7 @@ impl<'de> Deserialize<'de> for E164Prefix {
 }
 
 /// `mode` of a rule, budget or destination policy.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Mode {
     #[default]
@@ -197,7 +279,7 @@ pub(crate) enum Mode {
 }
 
 /// `scope` of a rule.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Scope {
     /// Counted per endpoint path.
@@ -208,7 +290,7 @@ pub(crate) enum Scope {
 }
 
 /// What a limit rule counts by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Per {
     Ip,

@@ -324,6 +324,18 @@ impl<'de> serde::Deserialize<'de> for Country {
     }
 }
 
+impl serde::Serialize for Country {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.code())
+    }
+}
+
+impl serde::Serialize for NumberKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// Configuration files name types as `as_str` does.
 impl<'de> serde::Deserialize<'de> for NumberKind {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -507,3 +507,55 @@ fn a_secret_on_a_line_the_parser_quotes_is_hidden() {
         );
     }
 }
+
+/// `nexmo-proxy --print-config` in a fresh directory holding `toml`.
+fn print_config(toml: &str, env: &[(&str, &str)], args: &[&str]) -> (bool, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("proxy.toml"), toml).unwrap();
+    let out = Command::new(PROXY)
+        .env_clear()
+        .envs(env.iter().copied())
+        .arg("--print-config")
+        .args(args)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn print_config_shows_every_value_and_where_the_others_came_from() {
+    let toml = "[nexmo]\napi_key = \"k\"\napi_secret = \"topsecret-6\"\n\
+                [[endpoint]]\npath = \"/a/\"\nsender = \"Acme\"\nmessage = \"hi\"\n";
+    let env = [
+        ("NEXMO_PROXY_NEXMO__TIMEOUT", "3s"),
+        ("REDIS_PASSWORD", "topsecret-7"),
+    ];
+    let (ok, out, err) = print_config(toml, &env, &["--guess_country=false"]);
+    assert!(ok, "{err}");
+    has(
+        &out,
+        &[
+            "timeout = \"3s\" # from NEXMO_PROXY_NEXMO__TIMEOUT",
+            "api_secret = \"***\" # from proxy.toml",
+            "url = \"redis://:***@localhost:6379/0\" # from REDIS_PASSWORD (old variable)",
+            "guess_country = false # from --guess_country (old flag)",
+            "max_body_bytes = 16384",
+            "sender = \"Acme\" # from proxy.toml",
+        ],
+    );
+    assert!(
+        !out.contains("topsecret") && !err.contains("topsecret"),
+        "{out}"
+    );
+    // What it prints is TOML, and a configuration.
+    toml::from_str::<toml::Table>(&out).unwrap();
+
+    let (ok, out, err) = print_config("[server]\nworkers = \"many\"\n", &[], &[]);
+    assert!(!ok && out.is_empty(), "{out}");
+    assert!(err.contains("server.workers: invalid type"), "{err}");
+}

@@ -4,7 +4,9 @@
 //! parameters and templates.
 
 use super::Problems;
-use crate::config::raw::{RawEndpoint, RawLimit, RawMessage};
+use crate::config::raw::{
+    RawEndpoint, RawLimit, RawMessage, STATUS_MAX_PER_IP, STATUS_PATH, VALIDATION_PATH,
+};
 use crate::config::settings::{
     Budget, CountryPolicy, DestinationPolicy, EndpointKind, EndpointSpec, LimitRule, MessageSpec,
     OnRedisError,
@@ -20,7 +22,7 @@ use std::time::Duration;
 const RESERVED_PARAMS: &[&str] = &["receiver", "callback", "country", "number", "_"];
 
 /// Everything an endpoint inherits from `[defaults]`.
-#[derive(Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(super) struct Protection {
     country: CountryPolicy,
     limits: Vec<LimitRule>,
@@ -129,7 +131,7 @@ pub(super) fn validation(
         "validation",
         raw,
         base,
-        "/validate_number/",
+        VALIDATION_PATH,
         EndpointKind::Validate,
         p,
     )
@@ -140,13 +142,13 @@ pub(super) fn validation(
 pub(super) fn message_status(raw: &RawEndpoint, p: &mut Problems) -> EndpointSpec {
     let mut base = Protection::builtin(OnRedisError::Allow);
     for rule in &mut base.limits {
-        rule.max = 300;
+        rule.max = STATUS_MAX_PER_IP;
     }
     lookup(
         "message_status",
         raw,
         base,
-        "/message_status/",
+        STATUS_PATH,
         EndpointKind::Status,
         p,
     )
@@ -456,5 +458,40 @@ fn templates(
             }
             Some((default?, variants))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--print-config` writes `RawEndpoint::builtin*` where nothing is set;
+    /// they must be what the tables are built from.
+    #[test]
+    fn the_written_builtins_are_the_ones_built() {
+        let mut p = Problems::default();
+        for on in [OnRedisError::Deny, OnRedisError::Allow, OnRedisError::Local] {
+            let builtin = Protection::builtin(on);
+            let mut other = builtin.clone();
+            other.country.guess = false;
+            other.country.default = Country::known("FR").unwrap();
+            other.limits.clear();
+            other.destinations.number_types = vec![NumberKind::Voip];
+            other.destinations.shadow = true;
+            let mut raw = RawEndpoint::builtin();
+            raw.on_redis_error = Some(on);
+            assert_eq!(Protection::over("defaults", &raw, &other, &mut p), builtin);
+        }
+        let defaults = Protection::builtin(OnRedisError::Deny);
+        let unset = RawEndpoint::default();
+        assert_eq!(
+            validation(&RawEndpoint::builtin_validation(), &defaults, &mut p),
+            validation(&unset, &defaults, &mut p)
+        );
+        assert_eq!(
+            message_status(&RawEndpoint::builtin_message_status(), &mut p),
+            message_status(&unset, &mut p)
+        );
+        assert!(p.0.is_empty());
     }
 }

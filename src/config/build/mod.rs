@@ -30,13 +30,15 @@ impl Problems {
     }
 }
 
+/// The settings `raw` describes; `raw` is left in its normal form (what
+/// `--print-config` writes).
 pub(super) fn settings(
-    mut raw: RawConfig,
+    raw: &mut RawConfig,
     config_file: Option<PathBuf>,
     p: &mut Problems,
 ) -> Settings {
     let mut warnings = Vec::new();
-    check_tables(&mut raw, p, &mut warnings);
+    check_tables(raw, p, &mut warnings);
     let geoip = geoip(&raw.geoip, config_file.as_deref(), p);
 
     let on_redis_error = raw.redis.as_ref().and_then(|r| r.on_error);
@@ -80,7 +82,7 @@ pub(super) fn settings(
             );
         }
     }
-    let (receipts, message_status) = delivery(&raw, p, &mut warnings);
+    let (receipts, message_status) = delivery(raw, p, &mut warnings);
     for e in receipts.iter().chain(message_status.iter()) {
         if !seen.insert(e.path.clone()) {
             let key = match e.kind {
@@ -91,15 +93,15 @@ pub(super) fn settings(
         }
     }
     Settings {
-        server: raw.server,
-        nexmo: raw.nexmo,
-        redis: raw.redis,
+        server: raw.server.clone(),
+        nexmo: raw.nexmo.clone(),
+        redis: raw.redis.clone(),
         geoip,
         validation,
         endpoints,
         receipts,
         message_status,
-        limits: raw.limits,
+        limits: raw.limits.clone(),
         config_file,
         warnings,
     }
