@@ -92,8 +92,46 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     m.limiter_keys.set(keys as i64);
     m.set_evictions(evictions);
     m.generation.set(rt.generation as i64);
+    if let Some((degraded, total)) = rt.limiter.redis_degraded() {
+        m.set_degraded(degraded, total);
+    }
+    budgets(&rt, m).await;
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .insert_header(("cache-control", "no-store"))
         .body(m.render())
+}
+
+/// The budgets' counters, read (never counted) from the limiter's store;
+/// none shown while it cannot be read, rather than stale ones.
+async fn budgets(rt: &crate::state::Runtime, m: &crate::metrics::Metrics) {
+    let mut series = Vec::new();
+    for e in &rt.settings.endpoints {
+        let Some(b) = &e.budget else { continue };
+        let all = std::iter::once((None, b.max_parts));
+        let countries = b.per_country.iter().map(|(c, max)| (Some(*c), *max));
+        for (country, max) in all.chain(countries) {
+            let labels = crate::metrics::Destination {
+                endpoint: e.path.clone(),
+                country: country.map_or_else(|| "all".into(), |c| c.to_string()),
+            };
+            series.push((labels, b.counter(&e.path, country), max));
+        }
+    }
+    m.budget_used.clear();
+    m.budget_remaining.clear();
+    if series.is_empty() {
+        return;
+    }
+    let keys: Vec<String> = series.iter().map(|s| s.1.clone()).collect();
+    let Ok(counts) = rt.limiter.peek_pinned(&keys).await else {
+        return;
+    };
+    for ((labels, _, max), used) in series.into_iter().zip(counts) {
+        let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        m.budget_used.get_or_create(&labels).set(to_i64(used));
+        m.budget_remaining
+            .get_or_create(&labels)
+            .set(to_i64(max.saturating_sub(used)));
+    }
 }

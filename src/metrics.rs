@@ -11,6 +11,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct Outcome {
@@ -75,6 +76,14 @@ pub(crate) struct Metrics {
     limiter_evictions: Counter,
     /// The store's eviction total at the last scrape.
     evictions_seen: std::sync::atomic::AtomicU64,
+    /// Parts counted against each budget in its current window, and what
+    /// is left of it (`country` is `all` for the endpoint's budget).
+    pub(crate) budget_used: Family<Destination, Gauge>,
+    pub(crate) budget_remaining: Family<Destination, Gauge>,
+    pub(crate) redis_degraded: Gauge,
+    redis_degraded_seconds: Counter<f64, AtomicU64>,
+    /// The limiter's degraded total at the last scrape, as `f64` bits.
+    degraded_seen: AtomicU64,
 }
 
 impl Metrics {
@@ -94,6 +103,11 @@ impl Metrics {
             limiter_keys: Gauge::default(),
             limiter_evictions: Counter::default(),
             evictions_seen: std::sync::atomic::AtomicU64::new(0),
+            budget_used: Family::default(),
+            budget_remaining: Family::default(),
+            redis_degraded: Gauge::default(),
+            redis_degraded_seconds: Counter::default(),
+            degraded_seen: AtomicU64::new(0),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -148,6 +162,26 @@ impl Metrics {
             "Counters the full in-process store forgot",
             m.limiter_evictions.clone(),
         );
+        r.register(
+            "budget_used_parts",
+            "SMS parts counted against a budget in its current window, by endpoint and country (all: the endpoint's budget)",
+            m.budget_used.clone(),
+        );
+        r.register(
+            "budget_remaining_parts",
+            "SMS parts a budget still allows in its current window",
+            m.budget_remaining.clone(),
+        );
+        r.register(
+            "redis_degraded",
+            "1 while Redis cannot decide and requests are answered per on_redis_error",
+            m.redis_degraded.clone(),
+        );
+        r.register(
+            "redis_degraded_seconds",
+            "Time spent answering per on_redis_error because Redis could not decide",
+            m.redis_degraded_seconds.clone(),
+        );
         let build: Family<Build, Gauge> = Family::default();
         build
             .get_or_create(&Build {
@@ -167,6 +201,19 @@ impl Metrics {
         let new = if total >= last { total - last } else { total };
         if new > 0 {
             self.limiter_evictions.inc_by(new);
+        }
+    }
+
+    /// Moves the degraded-time counter to the limiter's `total` (which a
+    /// new limiter after a reload starts again from zero).
+    pub(crate) fn set_degraded(&self, degraded: bool, total: std::time::Duration) {
+        use std::sync::atomic::Ordering;
+        self.redis_degraded.set(i64::from(degraded));
+        let total = total.as_secs_f64();
+        let last = f64::from_bits(self.degraded_seen.swap(total.to_bits(), Ordering::Relaxed));
+        let new = if total >= last { total - last } else { total };
+        if new > 0.0 {
+            self.redis_degraded_seconds.inc_by(new);
         }
     }
 

@@ -262,6 +262,15 @@ pub(crate) struct Budget {
     pub(crate) shadow: bool,
 }
 
+impl Budget {
+    /// The limiter key counting the parts of endpoint `path`, in all or to
+    /// `country`. Kept as it was written, so counters survive upgrades.
+    pub(crate) fn counter(&self, path: &str, country: Option<Country>) -> String {
+        let of = country.map_or_else(|| "all".into(), |c| c.to_string());
+        format!("nexmo-proxy:budget:{path}:{}:{of}", self.window.as_millis())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum GeoipSource {
     Bundled,

@@ -262,19 +262,15 @@ impl Ctx<'_> {
         }
         if let (Some(b), Some(t)) = (&self.spec.budget, target) {
             if t.parts > 0 {
-                let base = format!(
-                    "nexmo-proxy:budget:{}:{}",
-                    self.spec.path,
-                    b.window.as_millis()
-                );
-                checks.push(budget_check(format!("{base}:all"), b.max_parts, b, t));
+                let path = &self.spec.path;
+                checks.push(budget_check(b.counter(path, None), b.max_parts, b, t));
                 labels.push(Label::Budget);
                 if let Some((c, max)) = t
                     .number
                     .country()
                     .and_then(|c| b.per_country.get(&c).map(|m| (c, *m)))
                 {
-                    checks.push(budget_check(format!("{base}:{c}"), max, b, t));
+                    checks.push(budget_check(b.counter(path, Some(c)), max, b, t));
                     labels.push(Label::CountryBudget);
                 }
             }

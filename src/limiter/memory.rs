@@ -126,6 +126,18 @@ impl MemoryLimiter {
             .sum()
     }
 
+    /// The count of a pinned counter (a budget's), 0 when absent or
+    /// expired; its place in the LRU order is left as it is.
+    pub(crate) fn peek_pinned(&self, key: &str) -> u64 {
+        let shard = self.shards[SHARDS]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        shard
+            .peek(&self.hasher.hash_one(key))
+            .filter(|w| w.expires > Instant::now())
+            .map_or(0, |w| w.count)
+    }
+
     fn slot(&self, c: &Check) -> (usize, u64) {
         let h = self.hasher.hash_one(&c.key);
         let shard = if c.pinned {

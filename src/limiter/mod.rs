@@ -117,6 +117,23 @@ impl Limiter {
         }
     }
 
+    /// The counts of pinned counters (budgets), without counting anything.
+    pub(crate) async fn peek_pinned(&self, keys: &[String]) -> Result<Vec<u64>, LimiterError> {
+        match self {
+            Limiter::Memory(m) => Ok(keys.iter().map(|k| m.peek_pinned(k)).collect()),
+            Limiter::Redis(r) => r.peek(keys).await,
+        }
+    }
+
+    /// With Redis: whether its failures are being answered per
+    /// `on_redis_error` now, and the time spent so since start.
+    pub(crate) fn redis_degraded(&self) -> Option<(bool, Duration)> {
+        match self {
+            Limiter::Memory(_) => None,
+            Limiter::Redis(r) => Some(r.degraded()),
+        }
+    }
+
     /// The in-process store's counters and evictions (with Redis: its
     /// stand-in's).
     pub(crate) fn memory_stats(&self) -> (usize, u64) {

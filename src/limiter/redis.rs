@@ -80,6 +80,8 @@ return 0
 struct Health {
     /// Set while Redis is unreachable: since when, and when to try again.
     down: Option<(Instant, Instant)>,
+    /// Time spent unreachable in the outages that ended.
+    degraded: Duration,
 }
 
 #[derive(Clone)]
@@ -145,6 +147,37 @@ impl RedisLimiter {
                 .ok()
         };
         matches!(tokio::time::timeout(self.timeout, work).await, Ok(Some(_)))
+    }
+
+    /// Whether requests are answered per `on_redis_error` now, and the
+    /// time spent so since start (the outage in progress included).
+    pub(crate) fn degraded(&self) -> (bool, Duration) {
+        let h = self.health.lock().unwrap_or_else(|e| e.into_inner());
+        match h.down {
+            Some((since, _)) => (true, h.degraded + since.elapsed()),
+            None => (false, h.degraded),
+        }
+    }
+
+    /// The counts of `keys` (0 for an absent one), in one `MGET` within
+    /// the timeout; like `ping`, it leaves the breaker alone.
+    pub(crate) async fn peek(&self, keys: &[String]) -> Result<Vec<u64>, LimiterError> {
+        let work = async {
+            let mut conn = self
+                .pool
+                .get()
+                .await
+                .map_err(|e| LimiterError::Redis(e.to_string()))?;
+            let counts: Vec<Option<u64>> = deadpool_redis::redis::cmd("MGET")
+                .arg(keys)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| LimiterError::Redis(e.to_string()))?;
+            Ok(counts.into_iter().map(Option::unwrap_or_default).collect())
+        };
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| LimiterError::Timeout(self.timeout))?
     }
 
     /// The pool and timeout, for other stores on the same Redis.
@@ -243,6 +276,7 @@ impl RedisLimiter {
             (Ok(_), Some((since, _))) => {
                 log::warn!("redis limiter is back after {:.1?}", now - since);
                 h.down = None;
+                h.degraded += now - since;
             }
             (Err(e), None) => {
                 log::error!(

@@ -559,3 +559,15 @@ fn print_config_shows_every_value_and_where_the_others_came_from() {
     assert!(!ok && out.is_empty(), "{out}");
     assert!(err.contains("server.workers: invalid type"), "{err}");
 }
+
+#[test]
+fn a_shutdown_shorter_than_the_longest_send_is_warned_about() {
+    let out = ok(Some(BASE), &[], &[]);
+    assert!(!out.contains("shutdown_timeout"), "{out}");
+    let short = BASE.replace("[server]\n", "[server]\nshutdown_timeout = \"5s\"\n");
+    let out = ok(Some(&short), &[], &[]);
+    has(
+        &out,
+        &["warning: server.shutdown_timeout (5s) is shorter than the longest send (23s: nexmo.max_queue_wait + 2 x nexmo.timeout + 1s)"],
+    );
+}

@@ -20,6 +20,8 @@ limits = [{{ per = "ip", max = 2, window = "1h" }}, {{ per = "ip", max = 1, wind
 path = "/m/"
 sender = "Acme"
 message = "hi"
+budget = {{ max_parts = 100, window = "1d" }}
+country_budgets = {{ DE = 50 }}
 "#,
         crate::common::nexmo_table(fake)
     )
@@ -83,12 +85,27 @@ async fn readiness_follows_redis() {
     let extra = format!("[redis]\nurl = \"{}\"\ntimeout = \"200ms\"", redis.url());
     let app = TestApp::spawn(&config(&fake, &extra));
     assert_eq!(ready(&app).await, (200, "up".into()));
+    let send = "/m/?receiver=%2B4917612345678";
+    assert_eq!(app.get(send).await.json()["status"], "ok");
+    let metrics = || async { scrape(&app.admin_get("/metrics").await.1) };
+    let m = metrics().await;
+    let used = "nexmo_proxy_budget_used_parts{country=all,endpoint=/m/}";
+    assert_eq!(m.get(used), Some(&1.0), "read from Redis: {m:?}");
+    assert_eq!(m.get("nexmo_proxy_redis_degraded{}"), Some(&0.0));
     redis.stop();
     let start = Instant::now();
     while ready(&app).await != (503, "down".to_string()) {
         assert!(start.elapsed() < Duration::from_secs(10), "never unready");
         actix_web::rt::time::sleep(Duration::from_millis(100)).await;
     }
+    // A request Redis cannot decide starts the degraded time.
+    assert_eq!(app.get(send).await.status, 503);
+    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    let m = metrics().await;
+    assert_eq!(m.get("nexmo_proxy_redis_degraded{}"), Some(&1.0));
+    let down_for = m["nexmo_proxy_redis_degraded_seconds_total{}"];
+    assert!(down_for >= 0.3, "{down_for}");
+    assert_eq!(m.get(used), None, "no stale budget while Redis is down");
     redis.restart();
     let start = Instant::now();
     while ready(&app).await != (200, "up".to_string()) {
@@ -98,6 +115,15 @@ async fn readiness_follows_redis() {
         );
         actix_web::rt::time::sleep(Duration::from_millis(100)).await;
     }
+    // The next request past the breaker's wait ends the outage.
+    let start = Instant::now();
+    while app.get(send).await.status != 200 {
+        assert!(start.elapsed() < Duration::from_secs(10), "never sends");
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    let m = metrics().await;
+    assert_eq!(m.get("nexmo_proxy_redis_degraded{}"), Some(&0.0));
+    assert!(m["nexmo_proxy_redis_degraded_seconds_total{}"] > down_for);
 }
 
 /// Every sample of the scrape, by metric name and labels.
@@ -202,6 +228,15 @@ async fn metrics_move_by_exactly_what_happened() {
     assert_eq!(get("nexmo_proxy_config_generation{}", &after), 2.0);
     assert_eq!(get("nexmo_proxy_build_info{version=0.1.0}", &after), 1.0);
     assert!(get("nexmo_proxy_limiter_keys{}", &after) >= 2.0);
+    for (country, used, left) in [("all", 2.0, 98.0), ("DE", 2.0, 48.0)] {
+        let labels = format!("{{country={country},endpoint=/m/}}");
+        assert_eq!(
+            get(&format!("nexmo_proxy_budget_used_parts{labels}"), &after),
+            used
+        );
+        let remaining = format!("nexmo_proxy_budget_remaining_parts{labels}");
+        assert_eq!(get(&remaining, &after), left, "{text}");
+    }
     // No label carries a number or an address: no run of 5 digits, no
     // client address, no masked number.
     for key in after.keys() {

@@ -39,6 +39,7 @@ pub(super) fn settings(
 ) -> Settings {
     let mut warnings = Vec::new();
     check_tables(raw, p, &mut warnings);
+    check_shutdown(raw, &mut warnings);
     let geoip = geoip(&raw.geoip, config_file.as_deref(), p);
 
     let on_redis_error = raw.redis.as_ref().and_then(|r| r.on_error);
@@ -186,6 +187,21 @@ fn check_tables(raw: &mut RawConfig, p: &mut Problems, warnings: &mut Vec<String
     }
     if !(32..=128).contains(&raw.limits.ipv6_prefix) {
         p.push("limits.ipv6_prefix", "must be between 32 and 128");
+    }
+}
+
+/// A send may wait for its slot and then take `nexmo.timeout` twice (its
+/// one retry after a transport error): a shorter drain can cut it off.
+fn check_shutdown(raw: &RawConfig, warnings: &mut Vec<String>) {
+    let n = &raw.nexmo;
+    let longest = n.max_queue_wait + n.timeout * 2 + std::time::Duration::from_secs(1);
+    let drain = raw.server.shutdown_timeout;
+    if drain < longest {
+        warnings.push(format!(
+            "server.shutdown_timeout ({}) is shorter than the longest send ({}: nexmo.max_queue_wait + 2 x nexmo.timeout + 1s), so a stop can cut a send off after Nexmo was asked",
+            humantime::format_duration(drain),
+            humantime::format_duration(longest)
+        ));
     }
 }
 
