@@ -30,6 +30,7 @@
 //! - leaves, which use only leaves: `cli`, `params` (→ `response`),
 //!   `response`, `phone`, `template` (→ `gsm`), `gsm`, `secret`,
 //!   `signature` (Nexmo's `sig`, both ways), `systemd` (sd_notify),
+//!   `watchdog` (→ `systemd`: systemd's watchdog, fed while every worker runs),
 //!   `metrics` (what Prometheus scrapes), `logging` (batched log writer,
 //!   access lines), `throttle`
 //!   (refusal log summaries), `inflight` (connections and requests in progress per
@@ -63,3 +64,4 @@ mod systemd;
 mod template;
 mod throttle;
 mod tolerant;
+mod watchdog;

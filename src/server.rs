@@ -10,6 +10,7 @@ use crate::inflight::RefusedAtAccept;
 use crate::nexmo::NexmoClient;
 use crate::response::{ErrorCode, Reply};
 use crate::state::{AppState, BuildError, Runtime};
+use crate::watchdog::Watchdog;
 use actix_web::dev::{Extensions, Server};
 use actix_web::rt::net::TcpStream;
 use actix_web::{web, App, HttpServer};
@@ -18,7 +19,11 @@ use std::sync::Arc;
 
 /// Starts the HTTP server on `listener` with `server.workers` threads (0 =
 /// one per core) and its connection bounds.
-fn serve(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<Server> {
+fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    watchdog: Option<Arc<Watchdog>>,
+) -> std::io::Result<Server> {
     let settings = state.snapshot().settings.server.clone();
     let counting = state.clone();
     let data = web::Data::from(state);
@@ -27,6 +32,10 @@ fn serve(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<Server>
         n => n,
     };
     let server = HttpServer::new(move || {
+        // Called once on each worker's own loop.
+        if let Some(dog) = &watchdog {
+            dog.beat_here();
+        }
         App::new()
             .app_data(data.clone())
             // awc's client is not Send: one per worker, made here.
@@ -215,7 +224,8 @@ pub fn run(settings: Settings, sources: Sources) -> Result<(), RunError> {
             }
             None => None,
         };
-        let server = serve(listener, state.clone())?;
+        let watchdog = Watchdog::from_env();
+        let server = serve(listener, state.clone(), watchdog.clone())?;
         let handles = std::iter::once(server.handle()).chain(admin.iter().map(Server::handle));
         stop_on_signals(handles.collect(), state.clone(), s.server.shutdown_timeout)?;
         if let Some(admin) = admin {
@@ -224,6 +234,9 @@ pub fn run(settings: Settings, sources: Sources) -> Result<(), RunError> {
         // Tests and scripts wait for this line to learn the port.
         log::info!("listening on http://{addr}");
         crate::systemd::ready();
+        if let Some(dog) = watchdog {
+            dog.keep_telling();
+        }
         server.await?;
         // What the refusal summaries still hold back.
         state.log_throttle.flush();

@@ -1,6 +1,7 @@
 //! What systemd learns of the proxy's life (`Type=notify`): ready once it
 //! listens, reloading and ready again around each reload (with the
-//! monotonic time systemd 253 and later require), stopping on shutdown.
+//! monotonic time systemd 253 and later require), alive (`watchdog`),
+//! stopping on shutdown.
 //! Without `NOTIFY_SOCKET` (not run by systemd) every call does nothing.
 
 use sd_notify::NotifyState;
@@ -20,6 +21,10 @@ pub(crate) fn reloading() {
         Ok(now) => send(&[NotifyState::Reloading, now]),
         Err(e) => log::warn!("cannot tell systemd about the reload ({e})"),
     }
+}
+
+pub(crate) fn watchdog() {
+    send(&[NotifyState::Watchdog]);
 }
 
 pub(crate) fn stopping() {

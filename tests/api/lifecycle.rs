@@ -95,3 +95,52 @@ async fn systemd_hears_ready_reloading_and_stopping() {
         .wait_exit(Duration::from_secs(5))
         .is_some_and(|s| s.success()));
 }
+
+/// Every datagram that reaches `socket` within `span`.
+fn notifications_during(socket: &UnixDatagram, span: Duration) -> Vec<String> {
+    let end = Instant::now() + span;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Some(left) = end
+        .checked_duration_since(Instant::now())
+        .filter(|d| !d.is_zero())
+    {
+        socket.set_read_timeout(Some(left)).unwrap();
+        if let Ok(n) = socket.recv(&mut buf) {
+            got.push(String::from_utf8_lossy(&buf[..n]).trim_end().to_string());
+        }
+    }
+    got
+}
+
+#[actix_web::test]
+async fn systemd_s_watchdog_is_fed_while_the_workers_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    let app = Spawn::new("[validation]\nlimits = []\n")
+        .env("NOTIFY_SOCKET", path.to_str().unwrap())
+        .env("WATCHDOG_USEC", "400000")
+        .start()
+        .unwrap();
+    // Twice an interval: about 5 in a second.
+    let got = notifications_during(&socket, Duration::from_secs(1));
+    assert_eq!(got.first().map(String::as_str), Some("READY=1"), "{got:?}");
+    let fed = got.iter().filter(|n| *n == "WATCHDOG=1").count();
+    assert!((3..=7).contains(&fed), "{got:?}");
+    let url = "/validate_number/?number=%2B4917612345678";
+    assert_eq!(app.get(url).await.status, 200);
+    drop(app);
+    // Another process's watchdog is not ours (a socket of its own, so no
+    // datagram of the first can be read as its).
+    let path = dir.path().join("other.sock");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    let _other = Spawn::new("[validation]\nlimits = []\n")
+        .env("NOTIFY_SOCKET", path.to_str().unwrap())
+        .env("WATCHDOG_USEC", "400000")
+        .env("WATCHDOG_PID", "1")
+        .start()
+        .unwrap();
+    let got = notifications_during(&socket, Duration::from_secs(1));
+    assert_eq!(got, ["READY=1"]);
+}
