@@ -131,6 +131,20 @@ impl Metrics {
             "Time a send took, slot wait and the one retry included",
             m.nexmo_seconds.clone(),
         );
+        m.register_limits(r);
+        let build: Family<Build, Gauge> = Family::default();
+        build
+            .get_or_create(&Build {
+                version: env!("CARGO_PKG_VERSION").into(),
+            })
+            .set(1);
+        r.register("build_info", "The running version", build);
+        Metrics { registry, ..m }
+    }
+
+    /// What limits, Redis, reloads and receipts add to `r`.
+    fn register_limits(&self, r: &mut Registry) {
+        let m = self;
         r.register(
             "limit_refusals",
             "Requests a rule refused (enforce) or would have refused (shadow)",
@@ -182,14 +196,6 @@ impl Metrics {
             "Time spent answering per on_redis_error because Redis could not decide",
             m.redis_degraded_seconds.clone(),
         );
-        let build: Family<Build, Gauge> = Family::default();
-        build
-            .get_or_create(&Build {
-                version: env!("CARGO_PKG_VERSION").into(),
-            })
-            .set(1);
-        r.register("build_info", "The running version", build);
-        Metrics { registry, ..m }
     }
 
     /// Moves the evictions counter by what the store counted since the
