@@ -118,15 +118,19 @@ async fn budgets(rt: &crate::state::Runtime, m: &crate::metrics::Metrics) {
             series.push((labels, b.counter(&e.path, country), max));
         }
     }
+    // While requests already find Redis down, a scrape need not wait for
+    // it too.
+    let degraded = rt.limiter.redis_degraded().is_some_and(|(now, _)| now);
+    let keys: Vec<String> = series.iter().map(|s| s.1.clone()).collect();
+    let counts = match series.is_empty() || degraded {
+        true => None,
+        false => rt.limiter.peek_pinned(&keys).await.ok(),
+    };
+    // Cleared and set with no wait between, so a scrape at the same time
+    // sees all the series or none.
     m.budget_used.clear();
     m.budget_remaining.clear();
-    if series.is_empty() {
-        return;
-    }
-    let keys: Vec<String> = series.iter().map(|s| s.1.clone()).collect();
-    let Ok(counts) = rt.limiter.peek_pinned(&keys).await else {
-        return;
-    };
+    let Some(counts) = counts else { return };
     for ((labels, _, max), used) in series.into_iter().zip(counts) {
         let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         m.budget_used.get_or_create(&labels).set(to_i64(used));

@@ -19,7 +19,10 @@ pub(crate) struct Watchdog {
 impl Watchdog {
     /// Set up when systemd asks for a watchdog (for this process).
     pub(crate) fn from_env() -> Option<Arc<Watchdog>> {
-        sd_notify::watchdog_enabled().map(|interval| Arc::new(Watchdog::new(interval)))
+        // `WATCHDOG_USEC=0` is no watchdog (and no zero-length timer).
+        sd_notify::watchdog_enabled()
+            .filter(|interval| !interval.is_zero())
+            .map(|interval| Arc::new(Watchdog::new(interval)))
     }
 
     fn new(interval: Duration) -> Watchdog {

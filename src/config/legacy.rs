@@ -167,8 +167,18 @@ fn limit(raw: &mut RawConfig, flags: &LegacyFlags, l: &mut Lookup) {
         limits.retain(|r| r.per != Some(Per::Ip));
         limits.extend(rule.clone());
     }
-    l.set("defaults.limits", mark);
-    l.set("validation.limits", mark);
+    // The rule added, or (LIMIT_AMOUNT=0) the lists it was taken from.
+    let tables = [
+        ("defaults", &raw.defaults.limits),
+        ("validation", &raw.validation.limits),
+    ];
+    for (table, limits) in tables {
+        let key = match (&rule, limits) {
+            (Some(_), Some(list)) => format!("{table}.limits[{}]", list.len().saturating_sub(1)),
+            _ => format!("{table}.limits"),
+        };
+        l.set(&key, mark);
+    }
 }
 
 fn nexmo(raw: &mut RawConfig, flags: &LegacyFlags, l: &mut Lookup) {

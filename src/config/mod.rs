@@ -118,8 +118,8 @@ pub fn load(sources: &Sources) -> Result<Settings, ConfigError> {
 /// as TOML, secrets as `***`, each value not at its default followed by
 /// where it came from.
 pub fn effective_toml(sources: &Sources) -> Result<String, ConfigError> {
-    let (_, raw, origins) = load_read(sources)?;
-    print::render(&raw, &origins, sources).map_err(|e| ConfigError {
+    let (settings, raw, origins) = load_read(sources)?;
+    print::render(&raw, &settings, &origins, sources).map_err(|e| ConfigError {
         problems: vec![Problem::new("--print-config", e.to_string())],
     })
 }

@@ -7,7 +7,7 @@
 use super::legacy::Origins;
 use super::raw::{RawBudget, RawConfig, RawEndpoint, RawLimit};
 use super::settings::RedisSettings;
-use super::{env_origin, is_under, OnRedisError, Sources};
+use super::{env_origin, is_under, GeoipSource, OnRedisError, Settings, Sources};
 use toml_edit::{DocumentMut, Item, Table};
 
 /// Failures of the TOML writer; none is expected from these types.
@@ -21,6 +21,7 @@ pub(super) enum PrintError {
 
 pub(super) fn render(
     raw: &RawConfig,
+    settings: &Settings,
     legacy: &Origins,
     sources: &Sources,
 ) -> Result<String, PrintError> {
@@ -43,6 +44,11 @@ pub(super) fn render(
     effective.defaults = effective.defaults.or(&builtin.defaults);
     effective.validation = effective.validation.or(&builtin.validation);
     effective.message_status = effective.message_status.or(&builtin.message_status);
+    // Relative to the file it was read from; the printout may live elsewhere.
+    if let GeoipSource::File(path) = &settings.geoip {
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+        effective.geoip.database = Some(path.display().to_string());
+    }
 
     let mut doc: DocumentMut = toml::to_string(&effective)?.parse()?;
     let marks = Marks {
@@ -55,7 +61,7 @@ pub(super) fn render(
     };
     marks.table(doc.as_table_mut(), &mut Vec::new());
     note_empty(&mut doc, raw);
-    Ok(format!("{}{doc}", header(raw, sources)))
+    Ok(format!("{}{doc}", header(raw, settings, sources)))
 }
 
 /// A word on the tables that are empty because nothing is set there.
@@ -82,7 +88,7 @@ fn note_empty(doc: &mut DocumentMut, raw: &RawConfig) {
     }
 }
 
-fn header(raw: &RawConfig, sources: &Sources) -> String {
+fn header(raw: &RawConfig, settings: &Settings, sources: &Sources) -> String {
     let from = match &sources.config_file {
         Some(p) => format!("{} and the environment", p.display()),
         None => "the environment alone (no file)".into(),
@@ -91,13 +97,19 @@ fn header(raw: &RawConfig, sources: &Sources) -> String {
         Some(_) => "",
         None => "# No [redis] table: limits are counted in process.\n",
     };
+    let warnings: String = settings
+        .warnings
+        .iter()
+        .map(|w| format!("# warning: {w}\n"))
+        .collect();
     format!(
         "# The effective configuration of nexmo-proxy, read from {from}.\n\
-         # Secrets are shown as ***. A value followed by \"# from ...\" is not at its\n\
+         # Secrets are shown as *** (a file holding them is refused: set the real ones).\n\
+         # A value followed by \"# from ...\" is not at its\n\
          # default and says where it was set; other values are defaults.\n\
          # Each [[endpoint]] takes every key it does not set from [defaults];\n\
          # [validation] takes only the country policy from it, [message_status] nothing.\n\
-         {limiter}\n"
+         {limiter}{warnings}\n"
     )
 }
 
@@ -160,11 +172,14 @@ impl Marks<'_> {
             .filter(|(root, _)| is_under(&key, root))
             .max_by_key(|(root, _)| root.len());
         if let Some((_, names)) = legacy {
-            let kind = match names.starts_with("--") {
-                true => "old flag",
-                false => "old variable",
-            };
-            return format!("{names} ({kind})");
+            let named: Vec<String> = names
+                .split(", ")
+                .map(|name| match name.starts_with("--") {
+                    true => format!("{name} (old flag)"),
+                    false => format!("{name} (old variable)"),
+                })
+                .collect();
+            return named.join(", ");
         }
         if let Some(var) = env_origin(path, &self.sources.env) {
             return var.to_string();
@@ -203,18 +218,23 @@ mod tests {
         }
     }
 
-    /// Printed, then read back from the same directory with the same
+    /// Printed, then read back from another directory with the same
     /// environment and flags: the same settings, but for what is masked.
     fn reads_back_as_loaded(file: &Path, env: &[(&str, &str)], flags: LegacyFlags) -> String {
         let first = sources(file, env, flags.clone());
         let loaded = load(&first).unwrap();
         let printed = effective_toml(&first).unwrap();
-        let dir = file.parent().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
         let copy = tempfile::Builder::new()
             .suffix(".toml")
-            .tempfile_in(dir)
+            .tempfile_in(elsewhere.path())
             .unwrap();
-        std::fs::write(copy.path(), &printed).unwrap();
+        // The masks are refused; real values stand in for them.
+        let unmasked = printed
+            .replace("\"***\"", "\"stand-in\"")
+            .replace(":***@", ":pw@")
+            .replace("=***", "=tok");
+        std::fs::write(copy.path(), &unmasked).unwrap();
         let mut again = load(&sources(copy.path(), env, flags))
             .unwrap_or_else(|e| panic!("{}: {e}\n{printed}", file.display()));
         again.config_file.clone_from(&loaded.config_file);
@@ -226,7 +246,7 @@ mod tests {
             ),
             (&loaded.limits.key_secret, &mut again.limits.key_secret),
         ] {
-            let expected = if secret.is_empty() { "" } else { "***" };
+            let expected = if secret.is_empty() { "" } else { "stand-in" };
             assert_eq!(shown.expose(), expected, "{printed}");
             shown.clone_from(secret);
         }
@@ -267,8 +287,11 @@ mod tests {
         let toml = "[nexmo]\napi_key = \"k\"\napi_secret = \"file-secret-1\"\n\
                     dlr_url = \"https://p.example/r/?token=tok-77\"\n\
                     [redis]\nurl = \"redis://:pw-99@127.0.0.1:6390/2\"\n\
+                    [geoip]\ndatabase = \"geo/country.mmdb\"\n\
                     [[endpoint]]\npath = \"/a/\"\nsender = \"Acme\"\nmessage = \"hi\"\n";
         std::fs::write(&file, toml).unwrap();
+        std::fs::create_dir(dir.path().join("geo")).unwrap();
+        std::fs::write(dir.path().join("geo/country.mmdb"), "").unwrap();
         let env = [
             ("NEXMO_PROXY_SERVER__WORKERS", "3"),
             ("LIMIT_AMOUNT", "4"),
@@ -308,7 +331,7 @@ mod tests {
         assert_eq!(line("client_timeout"), "client_timeout = \"5s\"");
         assert_eq!(
             line("message = \"Get"),
-            "message = \"Get {{it}}\" # from MESSAGE, SENDER (old variable)"
+            "message = \"Get {{it}}\" # from MESSAGE (old variable), SENDER (old variable)"
         );
         for secret in ["file-secret-1", "tok-77", "pw-99"] {
             assert!(!printed.contains(secret), "{printed}");

@@ -123,42 +123,75 @@ pub(crate) fn write_optional_addr<S: Serializer>(
     s.serialize_str(&a.map(|a| a.to_string()).unwrap_or_default())
 }
 
-/// For `serialize_with`: the Redis URL with its password as `***` (the
-/// host and database are what an operator checks).
+/// What `--print-config` writes for a URL that may carry credentials: the
+/// user name, password, every query value (a key alone too) and the
+/// fragment as `***`; the URL as written when it has none of them, and
+/// `***` whole when it does not parse.
+pub(crate) fn masked_url(text: &str) -> String {
+    let Ok(mut u) = url::Url::parse(text) else {
+        return "***".into();
+    };
+    let secretive = !u.username().is_empty()
+        || u.password().is_some()
+        || u.query().is_some()
+        || u.fragment().is_some();
+    if !secretive {
+        return text.into();
+    }
+    let keys: Vec<String> = u
+        .query_pairs()
+        .map(|(k, v)| match v.is_empty() {
+            true => "***".into(),
+            false => k.into_owned(),
+        })
+        .collect();
+    if u.query().is_some() {
+        u.query_pairs_mut()
+            .clear()
+            .extend_pairs(keys.iter().map(|k| (k, "***")));
+    }
+    let userinfo = (!u.username().is_empty() && u.set_username("***").is_err())
+        || (u.password().is_some() && u.set_password(Some("***")).is_err());
+    if u.fragment().is_some() {
+        u.set_fragment(Some("***"));
+    }
+    match userinfo {
+        true => "***".into(),
+        false => u.to_string(),
+    }
+}
+
+/// Whether `text` is (or holds) the `***` that `masked_url` writes: a
+/// printed configuration read back must not run on masks.
+pub(crate) fn holds_mask(text: &str) -> bool {
+    const MASK: &str = "***";
+    match url::Url::parse(text.trim()) {
+        Ok(u) => {
+            u.username() == MASK
+                || u.password() == Some(MASK)
+                || u.fragment() == Some(MASK)
+                || u.query_pairs().any(|(k, v)| k == MASK || v == MASK)
+        }
+        Err(_) => text.trim() == MASK,
+    }
+}
+
+/// For `serialize_with`: the Redis URL, credentials masked (the host and
+/// database are what an operator checks).
 pub(crate) fn write_redis_url<S: Serializer>(
     url: &crate::secret::Secret,
     s: S,
 ) -> Result<S::Ok, S::Error> {
-    let shown = match url::Url::parse(url.expose()) {
-        Ok(mut u) => {
-            if u.password().is_some() && u.set_password(Some("***")).is_err() {
-                return s.serialize_str("***");
-            }
-            u.to_string()
-        }
-        Err(_) => "***".into(),
-    };
-    s.serialize_str(&shown)
+    s.serialize_str(&masked_url(url.expose()))
 }
 
-/// For `serialize_with`: `dlr_url` with each query value as `***` (a
-/// token there proves a receipt came from our own URL).
+/// For `serialize_with`: `dlr_url`, credentials masked (a token in its
+/// query proves a receipt came from our own URL).
 pub(crate) fn write_dlr_url<S: Serializer>(url: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
-    let Some(url) = url else {
-        return s.serialize_none();
-    };
-    let shown = match url::Url::parse(url) {
-        Ok(mut u) if u.query().is_some() => {
-            let keys: Vec<String> = u.query_pairs().map(|(k, _)| k.into_owned()).collect();
-            u.query_pairs_mut()
-                .clear()
-                .extend_pairs(keys.iter().map(|k| (k, "***")));
-            u.to_string()
-        }
-        Ok(u) => u.to_string(),
-        Err(_) => "***".into(),
-    };
-    s.serialize_some(&shown)
+    match url {
+        Some(url) => s.serialize_some(&masked_url(url)),
+        None => s.serialize_none(),
+    }
 }
 
 /// For `deserialize_with`: a retention such as `receipt_ttl`, at most 366 days.
@@ -231,9 +264,10 @@ impl std::ops::Deref for HttpUrl {
     }
 }
 
+/// Credentials in a URL (Nexmo takes `api_secret` in a query) are masked.
 impl Serialize for HttpUrl {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.0.as_str())
+        s.serialize_str(&masked_url(self.0.as_str()))
     }
 }
 
@@ -313,6 +347,42 @@ impl Per {
             Per::Prefix => "prefix",
             Per::Country => "country",
             Per::IpCountries => "ip_countries",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{holds_mask, masked_url};
+
+    #[test]
+    fn credentials_in_urls_are_masked_and_the_masks_recognised() {
+        for (url, shown) in [
+            ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+            ("redis://:pw@h:6379/1", "redis://:***@h:6379/1"),
+            ("redis://user:pw@h/0", "redis://***:***@h/0"),
+            ("redis://pw@h/0", "redis://***@h/0"),
+            (
+                "unix:///run/redis.sock?db=0&pass=pw",
+                "unix:///run/redis.sock?db=***&pass=***",
+            ),
+            (
+                "https://p.example/r/?token=t1",
+                "https://p.example/r/?token=***",
+            ),
+            ("https://p.example/r/?t1", "https://p.example/r/?***=***"),
+            (
+                "https://u:pw@p.example/r/#t1",
+                "https://***:***@p.example/r/#***",
+            ),
+            (
+                "https://REST.nexmo.com/sms/json",
+                "https://REST.nexmo.com/sms/json",
+            ),
+            ("not a url pw", "***"),
+        ] {
+            assert_eq!(masked_url(url), shown, "{url}");
+            assert!(holds_mask(&masked_url(url)) != (url == shown), "{url}");
         }
     }
 }

@@ -568,6 +568,23 @@ fn a_shutdown_shorter_than_the_longest_send_is_warned_about() {
     let out = ok(Some(&short), &[], &[]);
     has(
         &out,
-        &["warning: server.shutdown_timeout (5s) is shorter than the longest send (23s: nexmo.max_queue_wait + 2 x nexmo.timeout + 1s)"],
+        &["warning: server.shutdown_timeout (5s) is shorter than the longest send (25s: 2 x (nexmo.max_queue_wait + nexmo.timeout) + 1s)"],
     );
+}
+
+#[test]
+fn a_printed_configuration_with_its_masks_is_refused() {
+    let toml = "[nexmo]\napi_key = \"k\"\napi_secret = \"topsecret-8\"\n\
+                [redis]\nurl = \"redis://:topsecret-9@127.0.0.1:6390/0\"\n\
+                [[endpoint]]\npath = \"/a/\"\nsender = \"Acme\"\nmessage = \"hi\"\n";
+    let (ok, printed, err) = print_config(toml, &[], &[]);
+    assert!(ok, "{err}");
+    let p = problems(Some(&printed), &[], &[]);
+    let mask = "holds \"***\", the mask --print-config writes for a secret";
+    for key in ["nexmo.api_secret", "redis.url"] {
+        assert!(
+            p.iter().any(|l| l.starts_with(key) && l.contains(mask)),
+            "{key}: {p:?}"
+        );
+    }
 }

@@ -7,6 +7,7 @@ mod endpoint;
 
 use super::raw::{RawConfig, RawGeoip};
 use super::settings::{EndpointKind, EndpointSpec, GeoipSource, OnRedisError, Settings};
+use super::values;
 use super::Problem;
 use endpoint::Protection;
 use std::collections::BTreeSet;
@@ -185,20 +186,41 @@ fn check_tables(raw: &mut RawConfig, p: &mut Problems, warnings: &mut Vec<String
             Ok(_) => {}
         }
     }
+    refuse_masks(raw, p);
     if !(32..=128).contains(&raw.limits.ipv6_prefix) {
         p.push("limits.ipv6_prefix", "must be between 32 and 128");
     }
 }
 
-/// A send may wait for its slot and then take `nexmo.timeout` twice (its
-/// one retry after a transport error): a shorter drain can cut it off.
+/// `***` where a secret goes: a `--print-config` output used as it is.
+fn refuse_masks(raw: &RawConfig, p: &mut Problems) {
+    let n = &raw.nexmo;
+    let redis = raw.redis.as_ref().map(|r| r.url.expose());
+    let values = [
+        ("nexmo.api_secret", Some(n.api_secret.expose())),
+        ("nexmo.signature_secret", Some(n.signature_secret.expose())),
+        ("limits.key_secret", Some(raw.limits.key_secret.expose())),
+        ("nexmo.url", Some(n.url.as_str())),
+        ("nexmo.dlr_url", n.dlr_url.as_deref()),
+        ("redis.url", redis),
+    ];
+    for (key, value) in values {
+        if value.is_some_and(values::holds_mask) {
+            p.push(key, "holds \"***\", the mask --print-config writes for a secret: set the real value (here or in its environment variable)");
+        }
+    }
+}
+
+/// A send may wait for its slot and take `nexmo.timeout`, and when Nexmo
+/// throttles it, wait up to 1 s and do both again (its one retry): a
+/// shorter drain can cut it off after Nexmo was asked.
 fn check_shutdown(raw: &RawConfig, warnings: &mut Vec<String>) {
     let n = &raw.nexmo;
-    let longest = n.max_queue_wait + n.timeout * 2 + std::time::Duration::from_secs(1);
+    let longest = (n.max_queue_wait + n.timeout) * 2 + std::time::Duration::from_secs(1);
     let drain = raw.server.shutdown_timeout;
     if drain < longest {
         warnings.push(format!(
-            "server.shutdown_timeout ({}) is shorter than the longest send ({}: nexmo.max_queue_wait + 2 x nexmo.timeout + 1s), so a stop can cut a send off after Nexmo was asked",
+            "server.shutdown_timeout ({}) is shorter than the longest send ({}: 2 x (nexmo.max_queue_wait + nexmo.timeout) + 1s), so a stop can cut a send off after Nexmo was asked",
             humantime::format_duration(drain),
             humantime::format_duration(longest)
         ));
