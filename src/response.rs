@@ -38,6 +38,11 @@ pub(crate) enum ErrorCode {
     InvalidReceipt,
     /// `/message_status/` without a plausible message id.
     InvalidMessageId,
+    /// A page of a site the endpoint's `cors_origins` does not list (or a
+    /// `Referer` outside `allowed_referers`).
+    OriginNotAllowed,
+    /// `callback=` where the endpoint says `jsonp = false`.
+    JsonpNotAllowed,
 }
 
 impl ErrorCode {
@@ -64,6 +69,8 @@ impl ErrorCode {
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::InvalidReceipt => "invalid_receipt",
             ErrorCode::InvalidMessageId => "invalid_message_id",
+            ErrorCode::OriginNotAllowed => "origin_not_allowed",
+            ErrorCode::JsonpNotAllowed => "jsonp_not_allowed",
         }
     }
 
@@ -79,6 +86,7 @@ impl ErrorCode {
             | ErrorCode::InvalidCallback
             | ErrorCode::InvalidReceipt => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::OriginNotAllowed | ErrorCode::JsonpNotAllowed => StatusCode::FORBIDDEN,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -90,7 +98,10 @@ impl ErrorCode {
 
     /// A refused callback is never echoed back as one.
     fn jsonp_allowed(self) -> bool {
-        self != ErrorCode::InvalidCallback
+        !matches!(
+            self,
+            ErrorCode::InvalidCallback | ErrorCode::JsonpNotAllowed
+        )
     }
 
     /// The connection is closed after these: the client may still be
@@ -142,6 +153,7 @@ pub(crate) struct Reply {
     allow: Option<&'static str>,
     jsonp_allowed: bool,
     close: bool,
+    cors: Cors,
     /// The receiver, masked, for the access log (never rendered).
     receiver: Option<String>,
 }
@@ -170,6 +182,7 @@ impl Reply {
             allow: None,
             jsonp_allowed: true,
             close: false,
+            cors: Cors::Off,
             receiver: None,
         }
     }
@@ -189,8 +202,17 @@ impl Reply {
         self
     }
 
+    /// `Retry-After`, and `retry_after` in the body too: a JSONP script
+    /// cannot read headers.
     pub(crate) fn retry_after(mut self, secs: u64) -> Reply {
-        self.retry_after = Some(secs.max(1));
+        let secs = secs.max(1);
+        self.retry_after = Some(secs);
+        self.field("retry_after", secs)
+    }
+
+    /// The CORS headers of the answer.
+    pub(crate) fn cors(mut self, cors: Cors) -> Reply {
+        self.cors = cors;
         self
     }
 
@@ -233,6 +255,9 @@ impl Reply {
         if self.close {
             b.force_close();
         }
+        if let Some(preflight) = self.cors.headers(&mut b) {
+            return preflight;
+        }
         match callback.filter(|_| self.jsonp_allowed) {
             Some(Callback(name)) => b
                 .content_type("application/javascript; charset=utf-8")
@@ -260,6 +285,53 @@ impl Reply {
         head.push_str(&format!("content-length: {}\r\n\r\n", json.len()));
         head.push_str(&json);
         head.into_bytes()
+    }
+}
+
+/// The CORS side of an answer.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Cors {
+    /// Not a CORS path: no headers (as the old proxy).
+    Off,
+    /// A CORS path; the request's origin is absent or not allowed.
+    Vary,
+    /// A CORS path and an allowed origin: the page may read the answer.
+    Allow(String),
+    /// The answer to an allowed origin's preflight `OPTIONS`.
+    Preflight(String),
+}
+
+/// How long a browser may keep a preflight's answer (Chromium caps it at
+/// two hours).
+const PREFLIGHT_MAX_AGE: &str = "7200";
+
+impl Cors {
+    /// Adds the headers; for a preflight, the whole (empty) answer.
+    fn headers(&self, b: &mut actix_web::HttpResponseBuilder) -> Option<HttpResponse> {
+        let origin = match self {
+            Cors::Off => return None,
+            Cors::Vary => None,
+            Cors::Allow(o) | Cors::Preflight(o) => Some(o),
+        };
+        // Caches must not hand one origin's answer to another.
+        b.insert_header((header::VARY, "Origin"));
+        if let Some(o) = origin {
+            b.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, o.as_str()));
+        }
+        match self {
+            Cors::Preflight(_) => Some(
+                b.status(StatusCode::NO_CONTENT)
+                    .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST"))
+                    .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "Content-Type"))
+                    .insert_header((header::ACCESS_CONTROL_MAX_AGE, PREFLIGHT_MAX_AGE))
+                    .finish(),
+            ),
+            Cors::Allow(_) => {
+                b.insert_header((header::ACCESS_CONTROL_EXPOSE_HEADERS, "Retry-After"));
+                None
+            }
+            _ => None,
+        }
     }
 }
 
@@ -368,6 +440,9 @@ mod tests {
         assert_eq!(headers["retry-after"], "1");
         assert_eq!(headers["connection"], "close");
         assert!(httpdate::parse_http_date(headers["date"]).is_ok());
-        assert_eq!(body, r#"{"error":"too_many_requests","status":"error"}"#);
+        assert_eq!(
+            body,
+            r#"{"error":"too_many_requests","retry_after":1,"status":"error"}"#
+        );
     }
 }

@@ -23,7 +23,7 @@ mod values;
 pub use settings::Settings;
 pub(crate) use settings::{
     Budget, CountryPolicy, DestinationPolicy, EndpointKind, EndpointSpec, GeoipSource, LimitRule,
-    MessageSpec, NexmoSettings, OnRedisError, Per, ServerSettings,
+    MessageSpec, NexmoSettings, OnRedisError, Per, ServerSettings, WebAccess,
 };
 
 use crate::cli::{Cli, LegacyFlags};

@@ -59,6 +59,10 @@ pub(super) struct RawEndpoint {
     pub(super) default_country: Option<Country>,
     pub(super) limits: Option<Vec<RawLimit>>,
     pub(super) on_redis_error: Option<OnRedisError>,
+    // Every table but the receipts': which web pages may call it.
+    pub(super) cors_origins: Option<Vec<String>>,
+    pub(super) jsonp: Option<bool>,
+    pub(super) allowed_referers: Option<Vec<String>>,
     // Message endpoints and `[defaults]`: destinations and budgets.
     pub(super) allowed_countries: Option<Vec<Country>>,
     pub(super) denied_countries: Option<Vec<Country>>,
@@ -113,6 +117,9 @@ impl RawEndpoint {
             }]),
             number_types: Some(vec![NumberKind::Mobile, NumberKind::FixedLineOrMobile]),
             destination_mode: Some(Mode::Enforce),
+            cors_origins: Some(Vec::new()),
+            jsonp: Some(true),
+            allowed_referers: Some(Vec::new()),
             ..RawEndpoint::default()
         }
     }
@@ -158,6 +165,9 @@ impl RawEndpoint {
             default_country,
             limits,
             on_redis_error,
+            cors_origins,
+            jsonp,
+            allowed_referers,
             allowed_countries,
             denied_countries,
             denied_prefixes,

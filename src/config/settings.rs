@@ -297,9 +297,33 @@ pub(crate) struct LimitRule {
     pub(crate) shadow: bool,
 }
 
+/// Which web pages may call an endpoint.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct WebAccess {
+    /// Exact origins (`https://example.com`) answered with CORS headers; a
+    /// request whose `Origin` is another site's is refused. Empty: no CORS
+    /// and no `Origin` check (as the old proxy).
+    pub(crate) cors_origins: Vec<String>,
+    /// `cors_origins = ["*"]`: every origin.
+    pub(crate) any_origin: bool,
+    /// Whether `callback=` (JSONP) is answered.
+    pub(crate) jsonp: bool,
+    /// Exact origins a `Referer` must have when there is no `Origin`
+    /// (a weak filter: any client can send any `Referer`). Empty: none.
+    pub(crate) referers: Vec<String>,
+}
+
+impl WebAccess {
+    pub(crate) fn cors(&self) -> bool {
+        self.any_origin || !self.cors_origins.is_empty()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct EndpointSpec {
     pub(crate) path: String,
+    /// Which pages may call it (CORS, JSONP, `Referer`).
+    pub(crate) web: WebAccess,
     pub(crate) country: CountryPolicy,
     pub(crate) limits: Vec<LimitRule>,
     pub(crate) on_redis_error: OnRedisError,

@@ -6,6 +6,7 @@
 
 mod admission;
 mod message;
+mod pages;
 mod receipts;
 mod validate;
 
@@ -136,6 +137,28 @@ async fn answer(
     let Some(spec) = spec else {
         return (Reply::error(ErrorCode::NotFound), callback);
     };
+    // Before anything is counted: a page of another site is refused.
+    let cors = match pages::admit(&spec.web, req, callback.is_some()) {
+        Ok(cors @ crate::response::Cors::Preflight(_)) => return (Reply::ok().cors(cors), None),
+        Ok(cors) => cors,
+        Err((code, cors)) => return (Reply::error(code).cors(cors), callback),
+    };
+    let (reply, callback) = handle(req, payload, state, nexmo, rt, spec, client, callback).await;
+    (reply.cors(cors), callback)
+}
+
+/// The request on its endpoint, once its page is admitted.
+#[allow(clippy::too_many_arguments)]
+async fn handle(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    nexmo: &NexmoClient,
+    rt: &Runtime,
+    spec: Arc<EndpointSpec>,
+    client: &mut Option<IpAddr>,
+    callback: Option<Callback>,
+) -> (Reply, Option<Callback>) {
     let stopping = state.stopping.load(std::sync::atomic::Ordering::Relaxed);
     if stopping && matches!(spec.kind, EndpointKind::Message(_)) {
         // A send begun now could be cut off by the shutdown deadline after

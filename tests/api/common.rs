@@ -247,6 +247,20 @@ impl TestApp {
         Answer::read(resp).await
     }
 
+    /// `method` with `headers` and no body (a preflight's `OPTIONS`).
+    pub async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Answer {
+        let m = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.client.request(m, self.url(path));
+        for (k, v) in headers {
+            req = req.insert_header((*k, *v));
+        }
+        let resp = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        Answer::read(resp).await
+    }
+
     pub async fn post(&self, path: &str, content_type: &str, body: &str) -> Answer {
         self.request("POST", path, content_type, body).await
     }

@@ -588,3 +588,26 @@ fn a_printed_configuration_with_its_masks_is_refused() {
         );
     }
 }
+
+#[test]
+fn cors_origins_are_checked_and_any_origin_is_warned_about() {
+    let any = BASE.replace("[defaults]\n", "[defaults]\ncors_origins = [\"*\"]\n");
+    has(
+        &ok(Some(&any), &[], &[]),
+        &["warning: /validate_number/: cors_origins = [\"*\"] lets every web site call it"],
+    );
+    let bad = BASE.replace(
+        "[defaults]\n",
+        "[defaults]\ncors_origins = [\"https://a.example\", \"https://a.example/page\"]\nallowed_referers = [\"a.example\"]\n",
+    );
+    let p = problems(Some(&bad), &[], &[]);
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert!(
+        p[0].starts_with("defaults.allowed_referers[0]: \"a.example\" is not an origin"),
+        "{p:?}"
+    );
+    assert!(
+        p[1].starts_with("defaults.cors_origins[1]: \"https://a.example/page\" is not an origin"),
+        "{p:?}"
+    );
+}

@@ -154,7 +154,9 @@ async fn idle_connections_count_against_their_address() {
         assert_eq!(status_of(answer.as_bytes()), 429, "{answer}");
         assert!(answer.contains("\r\nretry-after: 1\r\n"), "{answer}");
         assert!(
-            answer.ends_with("\r\n\r\n{\"error\":\"too_many_requests\",\"status\":\"error\"}"),
+            answer.ends_with(
+                "\r\n\r\n{\"error\":\"too_many_requests\",\"retry_after\":1,\"status\":\"error\"}"
+            ),
             "{answer}"
         );
     }

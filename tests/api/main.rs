@@ -7,6 +7,7 @@
 mod check;
 mod common;
 mod config;
+mod cors;
 mod fake_nexmo;
 mod hostile;
 mod lifecycle;

@@ -273,11 +273,12 @@ async fn the_limit_answers_limit_acceded_with_retry_after() {
         .get("/validate_number/?number=%2B4917612345678&callback=cb")
         .await;
     assert_eq!(a.status, 200);
-    assert_eq!(
-        a.jsonp("cb"),
-        json!({"status": "error", "error": "limit_acceded"})
-    );
+    let body = a.jsonp("cb");
     let retry: u64 = a.header("retry-after").unwrap().parse().unwrap();
+    assert_eq!(
+        body,
+        json!({"status": "error", "error": "limit_acceded", "retry_after": retry})
+    );
     assert!((3500..=3600).contains(&retry), "{retry}");
 }
 

@@ -9,7 +9,7 @@ use crate::config::raw::{
 };
 use crate::config::settings::{
     Budget, CountryPolicy, DestinationPolicy, EndpointKind, EndpointSpec, LimitRule, MessageSpec,
-    OnRedisError,
+    OnRedisError, WebAccess,
 };
 use crate::config::values::{Mode, Per, Scope};
 use crate::phone::{self, Country, NumberKind};
@@ -31,6 +31,7 @@ pub(super) struct Protection {
     /// Without its per-country caps, which are inherited on their own.
     budget: Option<Budget>,
     country_budgets: Option<BTreeMap<Country, u64>>,
+    web: WebAccess,
 }
 
 impl Protection {
@@ -63,6 +64,7 @@ impl Protection {
             },
             budget: None,
             country_budgets: None,
+            web: super::web::builtin(),
         }
     }
 
@@ -103,6 +105,7 @@ impl Protection {
                 Some(m) => Some(m.iter().map(|(c, n)| (*c, n.0.get())).collect()),
                 None => base.country_budgets.clone(),
             },
+            web: super::web::over(key, raw, &base.web, p),
         }
     }
 }
@@ -125,6 +128,7 @@ pub(super) fn validation(
 ) -> EndpointSpec {
     let base = Protection {
         country: defaults.country,
+        web: defaults.web.clone(),
         ..Protection::builtin(OnRedisError::Allow)
     };
     lookup(
@@ -139,8 +143,16 @@ pub(super) fn validation(
 
 /// `[message_status]`: like `[validation]`, with room for a page that
 /// polls (300 per address an hour unless it says).
-pub(super) fn message_status(raw: &RawEndpoint, p: &mut Problems) -> EndpointSpec {
-    let mut base = Protection::builtin(OnRedisError::Allow);
+pub(super) fn message_status(
+    raw: &RawEndpoint,
+    defaults: &Protection,
+    p: &mut Problems,
+) -> EndpointSpec {
+    // The page that sent polls: the same origins may ask.
+    let mut base = Protection {
+        web: defaults.web.clone(),
+        ..Protection::builtin(OnRedisError::Allow)
+    };
     for rule in &mut base.limits {
         rule.max = STATUS_MAX_PER_IP;
     }
@@ -160,6 +172,8 @@ pub(super) fn receipts(path: String) -> EndpointSpec {
     let base = Protection::builtin(OnRedisError::Allow);
     EndpointSpec {
         path,
+        // Called by Nexmo's servers, not by pages.
+        web: base.web,
         country: base.country,
         limits: Vec::new(),
         on_redis_error: base.on_redis_error,
@@ -186,6 +200,7 @@ fn lookup(
     check_path(&format!("{table}.path"), &path, p);
     EndpointSpec {
         path,
+        web: own.web,
         country: own.country,
         limits: own.limits,
         on_redis_error: own.on_redis_error,
@@ -229,6 +244,7 @@ pub(super) fn message(
     let (default, variants) = templates(key, raw, &vars, p, warnings)?;
     Some(EndpointSpec {
         path: path?,
+        web: own.web,
         country: own.country,
         limits: own.limits,
         on_redis_error: own.on_redis_error,
@@ -489,8 +505,8 @@ mod tests {
             validation(&unset, &defaults, &mut p)
         );
         assert_eq!(
-            message_status(&RawEndpoint::builtin_message_status(), &mut p),
-            message_status(&unset, &mut p)
+            message_status(&RawEndpoint::builtin_message_status(), &defaults, &mut p),
+            message_status(&unset, &defaults, &mut p)
         );
         assert!(p.0.is_empty());
     }

@@ -4,6 +4,7 @@
 //! Every problem is collected with its key path; nothing stops at the first.
 
 mod endpoint;
+mod web;
 
 use super::raw::{RawConfig, RawGeoip};
 use super::settings::{EndpointKind, EndpointSpec, GeoipSource, OnRedisError, Settings};
@@ -84,7 +85,7 @@ pub(super) fn settings(
             );
         }
     }
-    let (receipts, message_status) = delivery(raw, p, &mut warnings);
+    let (receipts, message_status) = delivery(raw, &defaults, p, &mut warnings);
     for e in receipts.iter().chain(message_status.iter()) {
         if !seen.insert(e.path.clone()) {
             let key = match e.kind {
@@ -94,6 +95,8 @@ pub(super) fn settings(
             p.push(key, format!("{:?} is used by another endpoint", e.path));
         }
     }
+    let served = std::iter::once(&validation).chain(&endpoints);
+    warn_any_origin(served.chain(&message_status), &mut warnings);
     Settings {
         server: raw.server.clone(),
         nexmo: raw.nexmo.clone(),
@@ -109,10 +112,17 @@ pub(super) fn settings(
     }
 }
 
+fn warn_any_origin<'a>(served: impl Iterator<Item = &'a EndpointSpec>, warnings: &mut Vec<String>) {
+    for e in served.filter(|e| e.web.any_origin) {
+        warnings.push(format!("{}: cors_origins = [\"*\"] lets every web site call it from its pages (list the origins of your own pages)", e.path));
+    }
+}
+
 /// With `nexmo.dlr_url`, the receipt endpoint at its path and the status
 /// endpoint; without, neither (no receipt would ever arrive).
 fn delivery(
     raw: &RawConfig,
+    defaults: &Protection,
     p: &mut Problems,
     warnings: &mut Vec<String>,
 ) -> (Option<EndpointSpec>, Option<EndpointSpec>) {
@@ -133,7 +143,7 @@ fn delivery(
             if raw.nexmo.signature_secret.is_empty() && u.query().is_none() {
                 warnings.push("delivery receipts are believed on our api-key alone, which every receipt and request carries: set nexmo.signature_secret (signed webhooks), or at least a secret token in nexmo.dlr_url's query".into());
             }
-            let status = endpoint::message_status(&raw.message_status, p);
+            let status = endpoint::message_status(&raw.message_status, defaults, p);
             (Some(endpoint::receipts(u.path().to_string())), Some(status))
         }
         _ => {
