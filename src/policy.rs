@@ -60,7 +60,7 @@ mod tests {
     use crate::phone::{self, Country, NumberKind};
 
     fn n(s: &str) -> PhoneNumber {
-        phone::parse(s, || Country::parse("DE").unwrap()).unwrap()
+        phone::parse(s, || [Country::parse("DE").unwrap()]).unwrap()
     }
 
     fn policy() -> DestinationPolicy {

@@ -179,7 +179,7 @@ pub fn run(settings: Settings, sources: Sources) -> Result<(), RunError> {
         // libphonenumber builds its metadata on first use (~35 ms); pay that
         // here rather than on the first visitor's request.
         let _ = crate::phone::parse("+4917612345678", || {
-            runtime.settings.validation.country.default
+            [runtime.settings.validation.country.default]
         });
         let s = runtime.settings.clone();
         let listener = TcpListener::bind(s.server.listen).map_err(|source| RunError::Listen {

@@ -108,7 +108,8 @@ fn header(raw: &RawConfig, settings: &Settings, sources: &Sources) -> String {
          # A value followed by \"# from ...\" is not at its\n\
          # default and says where it was set; other values are defaults.\n\
          # Each [[endpoint]] takes every key it does not set from [defaults];\n\
-         # [validation] takes only the country policy from it, [message_status] nothing.\n\
+         # [validation] takes only the country policy and the web keys (cors_origins, jsonp,\n\
+         # allowed_referers) from it, [message_status] only the web keys.\n\
          {limiter}{warnings}\n"
     )
 }

@@ -125,7 +125,7 @@ impl RawEndpoint {
     }
 
     /// What `[validation]` holds when the file says nothing (its country
-    /// policy comes from `[defaults]`, nothing else does).
+    /// policy and web keys come from `[defaults]`, nothing else does).
     pub(super) fn builtin_validation() -> RawEndpoint {
         RawEndpoint {
             path: Some(VALIDATION_PATH.into()),

@@ -91,7 +91,7 @@ impl Request {
         let receiver = ctx
             .params
             .raw("receiver")
-            .map(|raw| phone::parse(raw, || ctx.guess_country()));
+            .map(|raw| phone::parse(raw, || ctx.candidate_regions()));
         let bad_param = m
             .params
             .iter()

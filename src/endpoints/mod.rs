@@ -38,14 +38,15 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// The region for a national number, asked lazily by `phone::parse`.
-    fn guess_country(&self) -> Country {
+    /// The regions to read a national number in, asked lazily by
+    /// `phone::parse`.
+    fn candidate_regions(&self) -> Vec<Country> {
         let hints = Hints {
             param: self.params.get("country"),
             client_ip: self.ip,
             accept_language: self.accept_language,
         };
-        geo::guess_country(&self.spec.country, &hints, &self.rt.geo)
+        geo::candidate_regions(&self.spec.country, &hints, &self.rt.geo)
     }
 }
 
@@ -130,18 +131,23 @@ async fn answer(
         );
     }
     let query_callback = params::query_value(req.query_string(), "callback");
-    let callback = match Callback::parse(query_callback.as_deref()) {
-        Ok(c) => c,
-        Err(code) => return (Reply::error(code), None),
-    };
+    let callback = Callback::parse(query_callback.as_deref());
     let Some(spec) = spec else {
-        return (Reply::error(ErrorCode::NotFound), callback);
+        return match callback {
+            Ok(callback) => (Reply::error(ErrorCode::NotFound), callback),
+            Err(code) => (Reply::error(code), None),
+        };
     };
     // Before anything is counted: a page of another site is refused.
-    let cors = match pages::admit(&spec.web, req, callback.is_some()) {
+    let jsonp = !matches!(callback, Ok(None));
+    let cors = match pages::admit(&spec.web, req, jsonp) {
         Ok(cors @ crate::response::Cors::Preflight(_)) => return (Reply::ok().cors(cors), None),
         Ok(cors) => cors,
-        Err((code, cors)) => return (Reply::error(code).cors(cors), callback),
+        Err((code, cors)) => return (Reply::error(code).cors(cors), callback.ok().flatten()),
+    };
+    let callback = match callback {
+        Ok(callback) => callback,
+        Err(code) => return (Reply::error(code).cors(cors), None),
     };
     let (reply, callback) = handle(req, payload, state, nexmo, rt, spec, client, callback).await;
     (reply.cors(cors), callback)

@@ -97,7 +97,7 @@ fn count_receipt(ctx: &Ctx<'_>, receipt: &Receipt) {
     let country = ctx
         .params
         .get("msisdn")
-        .and_then(|m| crate::phone::parse(&format!("+{m}"), || ctx.spec.country.default).ok())
+        .and_then(|m| crate::phone::parse(&format!("+{m}"), || [ctx.spec.country.default]).ok())
         .and_then(|n| n.country())
         .map_or("unknown".into(), |c| c.code());
     let labels = crate::metrics::ReceiptLabels {

@@ -14,7 +14,7 @@ pub(super) async fn handle(ctx: &Ctx<'_>) -> Reply {
             Err(denied) => denied.into(),
         };
     };
-    let parsed = phone::parse(raw, || ctx.guess_country());
+    let parsed = phone::parse(raw, || ctx.candidate_regions());
     let target = parsed.as_ref().ok().map(|number| Target {
         number,
         parts: 0,
@@ -25,11 +25,17 @@ pub(super) async fn handle(ctx: &Ctx<'_>) -> Reply {
     }
     let masked = parsed.as_ref().ok().map(|n| n.masked());
     let reply = match parsed {
-        Ok(n) => Reply::ok()
-            .field("number", n.display())
-            .field("e164", n.e164())
-            .field("country", n.country().map(|c| c.code()))
-            .field("type", n.kind().as_str()),
+        Ok(n) => {
+            let reply = Reply::ok()
+                .field("number", n.display())
+                .field("e164", n.e164())
+                .field("country", n.country().map(|c| c.code()))
+                .field("type", n.kind().as_str());
+            match n.read_in() {
+                Some(region) => reply.field("read_in", region.code()),
+                None => reply,
+            }
+        }
         Err(why) => Reply::ok()
             .field("number", false)
             .field("reason", why.reason()),

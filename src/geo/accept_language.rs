@@ -47,8 +47,9 @@ fn region_of(tag: &str) -> Option<Country> {
         .and_then(Country::known)
 }
 
-pub(crate) fn region_from_accept_language(header: &str) -> Option<Country> {
-    ranked(header).into_iter().find_map(region_of)
+/// The regions of the tags that have one, best first.
+pub(crate) fn regions_from_accept_language(header: &str) -> impl Iterator<Item = Country> + '_ {
+    ranked(header).into_iter().filter_map(region_of)
 }
 
 /// Primary language subtags, best first, lower case, without `*`.
@@ -66,7 +67,7 @@ mod tests {
     use super::*;
 
     fn region(h: &str) -> Option<String> {
-        region_from_accept_language(h).map(|c| c.code())
+        regions_from_accept_language(h).next().map(|c| c.code())
     }
 
     #[test]

@@ -5,7 +5,8 @@
 
 mod accept_language;
 
-pub(crate) use accept_language::{preferred_languages, region_from_accept_language};
+pub(crate) use accept_language::preferred_languages;
+use accept_language::regions_from_accept_language;
 
 use crate::config::{CountryPolicy, GeoipSource};
 use crate::phone::Country;
@@ -158,18 +159,44 @@ pub(crate) struct Hints<'a> {
     pub(crate) accept_language: Option<&'a str>,
 }
 
-/// The region for a national number: the `country` parameter, geo-IP,
-/// `Accept-Language`, then the default; only the default when guessing is off.
-pub(crate) fn guess_country(policy: &CountryPolicy, hints: &Hints, geo: &GeoIp) -> Country {
+/// Most regions a national number is tried in: each reading costs a
+/// libphonenumber parse, and the client chooses its `Accept-Language`.
+pub(crate) const MAX_CANDIDATES: usize = 4;
+
+/// The regions to read a national number in, in order, the first valid
+/// reading winning: only the `country` parameter when it names a region;
+/// else geo-IP, each `Accept-Language` region by rank, then the default
+/// (at most `MAX_CANDIDATES`, without repeats); only the default when
+/// guessing is off.
+pub(crate) fn candidate_regions(
+    policy: &CountryPolicy,
+    hints: &Hints,
+    geo: &GeoIp,
+) -> Vec<Country> {
     if !policy.guess {
-        return policy.default;
+        return vec![policy.default];
     }
-    hints
-        .param
-        .and_then(Country::known)
-        .or_else(|| geo.country(hints.client_ip))
-        .or_else(|| hints.accept_language.and_then(region_from_accept_language))
-        .unwrap_or(policy.default)
+    if let Some(c) = hints.param.and_then(Country::known) {
+        return vec![c];
+    }
+    let languages = hints
+        .accept_language
+        .into_iter()
+        .flat_map(regions_from_accept_language);
+    let all = geo.country(hints.client_ip).into_iter().chain(languages);
+    let mut out: Vec<Country> = Vec::with_capacity(MAX_CANDIDATES);
+    for c in all {
+        if out.len() + 1 >= MAX_CANDIDATES {
+            break;
+        }
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    if !out.contains(&policy.default) {
+        out.push(policy.default);
+    }
+    out
 }
 
 #[cfg(test)]

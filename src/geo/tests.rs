@@ -81,20 +81,32 @@ fn guess(guess_on: bool, param: Option<&str>, ip: &str, lang: Option<&str>) -> S
         client_ip: ip.parse().unwrap(),
         accept_language: lang,
     };
-    guess_country(&policy(guess_on), &hints, &bundled()).code()
+    let regions = candidate_regions(&policy(guess_on), &hints, &bundled());
+    let codes: Vec<String> = regions.iter().map(Country::code).collect();
+    codes.join(",")
 }
 
 #[test]
 fn guesses_in_order_parameter_geoip_language_default() {
-    // The parameter wins over everything.
+    // The parameter alone, when it names a region.
     assert_eq!(guess(true, Some("fr"), "8.8.8.8", Some("en-GB")), "FR");
     // An unknown parameter is ignored.
-    assert_eq!(guess(true, Some("ZZ"), "8.8.8.8", Some("en-GB")), "US");
-    assert_eq!(guess(true, Some("<x>"), "127.0.0.1", Some("en-GB")), "GB");
-    // Geo-IP outranks Accept-Language, as in the old proxy.
-    assert_eq!(guess(true, None, "193.99.144.80", Some("en-US")), "DE");
-    // A private address falls through to the language.
-    assert_eq!(guess(true, None, "10.0.0.1", Some("fr-CH, en;q=0.5")), "CH");
+    assert_eq!(
+        guess(true, Some("ZZ"), "8.8.8.8", Some("en-GB")),
+        "US,GB,DE"
+    );
+    assert_eq!(
+        guess(true, Some("<x>"), "127.0.0.1", Some("en-GB")),
+        "GB,DE"
+    );
+    // Geo-IP outranks Accept-Language, as in the old proxy; no repeats.
+    assert_eq!(guess(true, None, "193.99.144.80", Some("en-US")), "DE,US");
+    // A private address falls through to the languages, by rank.
+    let lang = "fr-CH, en-US;q=0.5, de-AT;q=0.7";
+    assert_eq!(guess(true, None, "10.0.0.1", Some(lang)), "CH,AT,US,DE");
+    // A client cannot make a number be read in more than four regions.
+    let many = "en-US, en-GB, fr-FR, it-IT, es-ES, pt-PT";
+    assert_eq!(guess(true, None, "8.8.8.8", Some(many)), "US,GB,FR,DE");
     // Nothing usable: the default.
     assert_eq!(guess(true, None, "127.0.0.1", Some("fr")), "DE");
     assert_eq!(guess(true, None, "127.0.0.1", None), "DE");

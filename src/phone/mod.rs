@@ -137,9 +137,16 @@ pub struct PhoneNumber {
     display: String,
     country: Option<Country>,
     kind: NumberKind,
+    /// For a national number: the region it was read in.
+    read_in: Option<Country>,
 }
 
 impl PhoneNumber {
+    /// For a national number: the region it was read in.
+    pub(crate) fn read_in(&self) -> Option<Country> {
+        self.read_in
+    }
+
     /// `+4917612345678`.
     pub fn e164(&self) -> &str {
         &self.e164
@@ -252,14 +259,18 @@ fn is_plus(c: char) -> bool {
     c == '+' || c == '\u{ff0b}'
 }
 
-/// Parses what a client sent. `guess` is asked for a region only when the
-/// number is national (no `+`, no `00`), so geo-IP and header parsing are
-/// skipped for international input.
+/// Parses what a client sent. `regions` is asked only when the number is
+/// national (no `+`, no `00`), so geo-IP and header parsing are skipped for
+/// international input; the number is read in each in turn and the first
+/// valid reading wins.
 ///
 /// `raw` is the value as decoded from the request, untrimmed: a leading
 /// space is how `?number=+49...` arrives when the client forgot to encode
 /// the `+`, and is read as `+` when that gives a valid number.
-pub fn parse(raw: &str, guess: impl FnOnce() -> Country) -> Result<PhoneNumber, Invalid> {
+pub fn parse<I>(raw: &str, regions: impl FnOnce() -> I) -> Result<PhoneNumber, Invalid>
+where
+    I: IntoIterator<Item = Country>,
+{
     if raw.chars().count() > MAX_INPUT_CHARS {
         return Err(Invalid::TooLong);
     }
@@ -287,7 +298,23 @@ pub fn parse(raw: &str, guess: impl FnOnce() -> Country) -> Result<PhoneNumber, 
             return Ok(n);
         }
     }
-    finish(LibNumber::parse(input, Some(guess().region())))
+    // The first region it is valid in; else why it is not a number of the
+    // first (the likeliest).
+    let mut first = None;
+    for region in regions() {
+        match finish(LibNumber::parse(input, Some(region.region()))) {
+            Ok(n) => {
+                return Ok(PhoneNumber {
+                    read_in: Some(region),
+                    ..n
+                })
+            }
+            Err(why) => {
+                first.get_or_insert(why);
+            }
+        }
+    }
+    Err(first.unwrap_or(Invalid::NotANumber))
 }
 
 fn finish(parsed: Result<LibNumber, ParseError>) -> Result<PhoneNumber, Invalid> {
@@ -313,6 +340,7 @@ fn finish(parsed: Result<LibNumber, ParseError>) -> Result<PhoneNumber, Invalid>
             .filter(|r| *r != Region::World)
             .map(Country),
         kind: NumberKind::from_lib(n.get_type()),
+        read_in: None,
     })
 }
 

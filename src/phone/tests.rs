@@ -205,7 +205,7 @@ fn normalises_a_table_of_numbers() {
     assert!(CASES.len() >= 60);
     let mut failures = Vec::new();
     for (name, input, default, want) in CASES {
-        let got = match parse(input, || region(default)) {
+        let got = match parse(input, || [region(default)]) {
             Ok(n) => n.display().to_string(),
             Err(e) => e.reason().to_string(),
         };
@@ -222,7 +222,7 @@ fn normalises_a_table_of_numbers() {
 fn covers_at_least_fifteen_countries() {
     let countries: std::collections::BTreeSet<_> = CASES
         .iter()
-        .filter_map(|(_, input, default, _)| parse(input, || region(default)).ok())
+        .filter_map(|(_, input, default, _)| parse(input, || [region(default)]).ok())
         .filter_map(|n| n.country())
         .collect();
     assert!(countries.len() >= 15, "{countries:?}");
@@ -230,20 +230,20 @@ fn covers_at_least_fifteen_countries() {
 
 #[test]
 fn carries_e164_country_and_type() {
-    let n = parse("0176 12345678", || region("DE")).unwrap();
+    let n = parse("0176 12345678", || [region("DE")]).unwrap();
     assert_eq!(n.e164(), "+4917612345678");
     assert_eq!(n.e164_digits(), "4917612345678");
     assert_eq!(n.country().map(|c| c.code()).as_deref(), Some("DE"));
     assert_eq!(n.kind(), NumberKind::Mobile);
-    let fixed = parse("030 12345678", || region("DE")).unwrap();
+    let fixed = parse("030 12345678", || [region("DE")]).unwrap();
     assert_eq!(fixed.kind(), NumberKind::FixedLine);
-    let premium = parse("0900 1 234567", || region("DE")).unwrap();
+    let premium = parse("0900 1 234567", || [region("DE")]).unwrap();
     assert_eq!(premium.kind(), NumberKind::PremiumRate);
 }
 
 #[test]
 fn international_input_never_asks_for_a_region() {
-    let n = parse("+44 7400 123456", || {
+    let n = parse("+44 7400 123456", || -> [Country; 0] {
         panic!("guessed a region for an international number")
     });
     assert!(n.is_ok());
@@ -251,10 +251,10 @@ fn international_input_never_asks_for_a_region() {
 
 #[test]
 fn masks_numbers_for_logs() {
-    let n = parse("+4917612345678", || region("DE")).unwrap();
+    let n = parse("+4917612345678", || [region("DE")]).unwrap();
     assert_eq!(n.masked(), "+49 176 ****5678");
     assert_eq!(format!("{n:?}"), "PhoneNumber(+49 176 ****5678)");
-    let us = parse("+12125551234", || region("DE")).unwrap();
+    let us = parse("+12125551234", || [region("DE")]).unwrap();
     assert_eq!(us.masked(), "+1 212-***-1234");
 }
 
@@ -266,4 +266,24 @@ fn knows_countries() {
         assert!(Country::known(bad).is_none(), "{bad}");
     }
     assert!(Country::parse("QQ").is_err());
+}
+
+#[test]
+fn a_national_number_is_read_in_the_first_region_it_is_valid_in() {
+    // An English-language browser with no geo-IP answer, default DE.
+    let n = parse("0176 12345678", || [region("US"), region("DE")]).unwrap();
+    assert_eq!(n.e164(), "+4917612345678");
+    assert_eq!(n.read_in().map(|c| c.code()).as_deref(), Some("DE"));
+    // Valid in the first: that reading, even where a later one is too.
+    let n = parse("020 7946 0958", || [region("GB"), region("DE")]).unwrap();
+    assert_eq!(n.read_in().map(|c| c.code()).as_deref(), Some("GB"));
+    // Valid nowhere: why not in the first.
+    let why = parse("0176 1234567890123", || [region("US"), region("DE")]).unwrap_err();
+    assert_eq!(
+        why,
+        parse("0176 1234567890123", || [region("US")]).unwrap_err()
+    );
+    // International input is not read in a region.
+    let n = parse("+4917612345678", || [region("US")]).unwrap();
+    assert_eq!(n.read_in(), None);
 }

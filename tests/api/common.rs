@@ -247,6 +247,28 @@ impl TestApp {
         Answer::read(resp).await
     }
 
+    /// A POST with a body and more headers (a page's fetch).
+    pub async fn post_with(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut req = self
+            .client
+            .post(self.url(path))
+            .insert_header(("content-type", content_type));
+        for (k, v) in headers {
+            req = req.insert_header((*k, *v));
+        }
+        let resp = req
+            .send_body(body.to_string())
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        Answer::read(resp).await
+    }
+
     /// `method` with `headers` and no body (a preflight's `OPTIONS`).
     pub async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Answer {
         let m = awc::http::Method::from_bytes(method.as_bytes()).unwrap();

@@ -95,15 +95,6 @@ async fn another_site_is_refused_before_anything_is_counted_or_sent() {
     let ok = app.get_with(SEND, &[("origin", SITE)]).await;
     assert_eq!(ok.json()["status"], "ok", "{}", ok.body);
     assert_eq!(fake.received().await.len(), 1);
-    // A page the proxy serves itself is its own origin.
-    let host = app.url("").trim_end_matches('/').to_string();
-    let same = app
-        .get_with(
-            "/validate_number/?number=%2B4917612345678",
-            &[("origin", &host)],
-        )
-        .await;
-    assert_eq!(same.status, 200, "{host}: {}", same.body);
 }
 
 #[actix_web::test]
@@ -147,4 +138,89 @@ async fn without_web_keys_every_page_may_call_as_before() {
         app.send("OPTIONS", SEND, &[("origin", OTHER)]).await.status,
         405
     );
+}
+
+/// `<img src>`, `<script src>` and links carry no `Origin`; browsers say
+/// they are cross-site, and the page by its `Referer`.
+#[actix_web::test]
+async fn a_cross_site_get_without_origin_must_come_from_a_listed_page() {
+    let fake = FakeNexmo::start();
+    let app = TestApp::spawn(&config(&fake, "cors_origins = [\"https://shop.example\"]"));
+    let validate = "/validate_number/?number=%2B4917612345678";
+    for refused in [
+        vec![
+            ("sec-fetch-site", "cross-site"),
+            ("referer", "https://evil.example/"),
+        ],
+        vec![("sec-fetch-site", "cross-site")],
+        vec![
+            ("sec-fetch-site", "same-site"),
+            ("referer", "https://a.shop.example/"),
+        ],
+    ] {
+        let r = app.get_with(&format!("{SEND}&callback=cb"), &refused).await;
+        assert_eq!(r.status, 403, "{refused:?}");
+        assert_eq!(r.jsonp("cb")["error"], "origin_not_allowed");
+        assert_eq!(app.get_with(validate, &refused).await.status, 403);
+    }
+    assert!(fake.received().await.is_empty());
+    // JSONP from a listed page, and a client that is not a browser.
+    let page = [
+        ("sec-fetch-site", "cross-site"),
+        ("referer", "https://shop.example/dl"),
+    ];
+    let r = app
+        .get_with(&format!("{validate}&callback=cb"), &page)
+        .await;
+    assert_eq!(r.jsonp("cb")["status"], "ok", "{}", r.body);
+    assert_eq!(app.get(validate).await.status, 200);
+    let own = [("sec-fetch-site", "same-origin")];
+    assert_eq!(app.get_with(validate, &own).await.status, 200);
+}
+
+#[actix_web::test]
+async fn every_answer_to_a_listed_origin_can_be_read_by_its_page() {
+    let fake = FakeNexmo::start();
+    let app = TestApp::spawn(&config(&fake, "cors_origins = [\"https://shop.example\"]"));
+    let from_site = [("origin", SITE)];
+    // fetch(url, {method: "POST", headers: {"Content-Type": "application/json"}, body})
+    let post = app
+        .post_with(
+            "/m/",
+            "application/json",
+            r#"{"receiver": "+4917612345678"}"#,
+            &from_site,
+        )
+        .await;
+    assert_eq!(post.json()["status"], "ok", "{}", post.body);
+    assert_eq!(post.header("access-control-allow-origin"), Some(SITE));
+    for (method, path) in [
+        ("PUT", "/m/"),
+        ("GET", "/m/?receiver=%2B4917612345678&callback=1x"),
+        ("GET", "/m/?receiver=%2B4917612345679"),
+    ] {
+        let r = app.send(method, path, &from_site).await;
+        assert!(
+            r.status >= 400 || r.json()["status"] == "error",
+            "{method} {path}"
+        );
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some(SITE),
+            "{method} {path}"
+        );
+        assert_eq!(r.header("vary"), Some("Origin"), "{method} {path}");
+    }
+}
+
+#[actix_web::test]
+async fn any_origin_does_not_widen_allowed_referers() {
+    let fake = FakeNexmo::start();
+    let web = "cors_origins = [\"*\"]\nallowed_referers = [\"https://shop.example\"]";
+    let app = TestApp::spawn(&config(&fake, web));
+    let evil = [("referer", "https://evil.example/")];
+    assert_eq!(app.get_with(SEND, &evil).await.status, 403);
+    let page = [("referer", "https://shop.example/")];
+    assert_eq!(app.get_with(SEND, &page).await.json()["status"], "ok");
+    assert_eq!(fake.received().await.len(), 1);
 }

@@ -123,11 +123,11 @@ fn random_number_input_never_panics_and_valid_results_round_trip() {
         let input: String = (0..len)
             .map(|_| alphabet[(rng.next() as usize) % alphabet.len()])
             .collect();
-        if let Ok(n) = phone::parse(&input, || de) {
+        if let Ok(n) = phone::parse(&input, || [de]) {
             // A valid number parses again from its own E.164 and display forms.
             for form in [n.e164(), n.display()] {
                 assert_eq!(
-                    phone::parse(form, || de).map(|m| m.e164().to_string()),
+                    phone::parse(form, || [de]).map(|m| m.e164().to_string()),
                     Ok(n.e164().to_string()),
                     "{input:?}"
                 );

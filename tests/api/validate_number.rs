@@ -29,7 +29,7 @@ async fn a_valid_number_answers_its_display_form_e164_country_and_type() {
     assert_eq!(a.header("x-content-type-options"), Some("nosniff"));
     assert_eq!(
         a.json(),
-        json!({"status": "ok", "number": "+49 176 12345678", "e164": "+4917612345678", "country": "DE", "type": "mobile"})
+        json!({"status": "ok", "number": "+49 176 12345678", "e164": "+4917612345678", "country": "DE", "type": "mobile", "read_in": "DE"})
     );
 }
 
@@ -353,4 +353,33 @@ async fn clients_behind_a_nat64_translator_are_counted_by_their_ipv4_address() {
     assert_eq!(from("64:ff9b::cb00:7102").await["status"], "ok");
     // The first again, by its plain IPv4 address: the same counter.
     assert_eq!(from("203.0.113.1").await["error"], "limit_acceded");
+}
+
+#[actix_web::test]
+async fn a_national_number_is_read_where_it_is_valid_and_says_where() {
+    let app = TestApp::spawn(TOML);
+    // An English-language browser, an address with no geo-IP answer, and
+    // the page's own placeholder: not a US number, but a German one.
+    let en = [("accept-language", "en-US,en;q=0.9")];
+    let a = app
+        .get_with("/validate_number/?number=0176%2012345678", &en)
+        .await;
+    assert_eq!(
+        a.json(),
+        json!({"status": "ok", "number": "+49 176 12345678", "e164": "+4917612345678",
+               "country": "DE", "type": "mobile", "read_in": "DE"})
+    );
+    // Valid in the first region: read there.
+    let us = app
+        .get_with("/validate_number/?number=(201)%20555-0123", &en)
+        .await;
+    assert_eq!(us.json()["read_in"], "US", "{}", us.body);
+    // An explicit country is the only region tried.
+    let only = app
+        .get_with("/validate_number/?number=0176%2012345678&country=US", &en)
+        .await;
+    assert_eq!(only.json()["number"], false, "{}", only.body);
+    // International input names no region.
+    let intl = app.get("/validate_number/?number=%2B4917612345678").await;
+    assert_eq!(intl.json().get("read_in"), None);
 }

@@ -317,7 +317,7 @@ fn budget(key: &str, raw: &RawEndpoint, base: Option<&Budget>, p: &mut Problems)
 fn trusted_numbers(key: &str, list: &[String], c: CountryPolicy, p: &mut Problems) -> Vec<String> {
     let mut out = Vec::new();
     for (i, s) in list.iter().enumerate() {
-        match phone::parse(s, || c.default) {
+        match phone::parse(s, || [c.default]) {
             Ok(n) if s.trim().starts_with('+') => out.push(n.e164().to_string()),
             _ => p.push(
                 format!("{key}[{i}]"),
@@ -494,12 +494,23 @@ mod tests {
             other.limits.clear();
             other.destinations.number_types = vec![NumberKind::Voip];
             other.destinations.shadow = true;
+            other.web = WebAccess {
+                cors_origins: vec!["https://x.example".into()],
+                any_origin: true,
+                jsonp: false,
+                referers: vec!["https://y.example".into()],
+            };
             let mut raw = RawEndpoint::builtin();
             raw.on_redis_error = Some(on);
             assert_eq!(Protection::over("defaults", &raw, &other, &mut p), builtin);
         }
-        let defaults = Protection::builtin(OnRedisError::Deny);
+        // Tables that inherit the web keys: from [defaults], whatever it says.
+        let mut defaults = Protection::builtin(OnRedisError::Deny);
+        defaults.web.jsonp = false;
+        defaults.web.cors_origins = vec!["https://x.example".into()];
         let unset = RawEndpoint::default();
+        assert_eq!(validation(&unset, &defaults, &mut p).web, defaults.web);
+        assert_eq!(message_status(&unset, &defaults, &mut p).web, defaults.web);
         assert_eq!(
             validation(&RawEndpoint::builtin_validation(), &defaults, &mut p),
             validation(&unset, &defaults, &mut p)
