@@ -1,6 +1,6 @@
-//! `Accept-Language` parsing: the region of the best-ranked tag that has
-//! one (`de-DE`, `en-GB;q=0.9`, `zh-Hans-CN`), and the preferred primary
-//! languages for picking a message variant.
+//! `Accept-Language` parsing: the regions of the tags that have one, best
+//! ranked first (`de-DE`, `en-GB;q=0.9`, `zh-Hans-CN`), and the preferred
+//! primary languages for picking a message variant.
 
 use crate::phone::Country;
 

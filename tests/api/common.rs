@@ -236,15 +236,17 @@ impl TestApp {
     }
 
     pub async fn get_with(&self, path_and_query: &str, headers: &[(&str, &str)]) -> Answer {
-        let mut req = self.client.get(self.url(path_and_query));
+        self.send("GET", path_and_query, headers).await
+    }
+
+    /// `method` to `path` with `headers`, to send with or without a body.
+    fn build(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> awc::ClientRequest {
+        let m = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.client.request(m, self.url(path));
         for (k, v) in headers {
             req = req.insert_header((*k, *v));
         }
-        let resp = req
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("GET {path_and_query}: {e}"));
-        Answer::read(resp).await
+        req
     }
 
     /// A POST with a body and more headers (a page's fetch).
@@ -255,14 +257,9 @@ impl TestApp {
         body: &str,
         headers: &[(&str, &str)],
     ) -> Answer {
-        let mut req = self
-            .client
-            .post(self.url(path))
-            .insert_header(("content-type", content_type));
-        for (k, v) in headers {
-            req = req.insert_header((*k, *v));
-        }
-        let resp = req
+        let resp = self
+            .build("POST", path, headers)
+            .insert_header(("content-type", content_type))
             .send_body(body.to_string())
             .await
             .unwrap_or_else(|e| panic!("POST {path}: {e}"));
@@ -271,12 +268,8 @@ impl TestApp {
 
     /// `method` with `headers` and no body (a preflight's `OPTIONS`).
     pub async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Answer {
-        let m = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self.client.request(m, self.url(path));
-        for (k, v) in headers {
-            req = req.insert_header((*k, *v));
-        }
-        let resp = req
+        let resp = self
+            .build(method, path, headers)
             .send()
             .await
             .unwrap_or_else(|e| panic!("{method} {path}: {e}"));

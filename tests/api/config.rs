@@ -8,6 +8,17 @@ use std::process::Command;
 /// `nexmo-proxy --check` in a fresh directory holding `toml` as
 /// `proxy.toml` (found there without `--config`), with only `env`.
 fn check(toml: Option<&str>, env: &[(&str, &str)], args: &[&str]) -> (bool, String, String) {
+    run("--check", toml, env, args)
+}
+
+/// The binary with `mode` (`--check`, `--print-config`) in a fresh
+/// directory holding `toml` as `proxy.toml`, with only `env`.
+fn run(
+    mode: &str,
+    toml: Option<&str>,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> (bool, String, String) {
     let dir = tempfile::tempdir().unwrap();
     if let Some(toml) = toml {
         std::fs::write(dir.path().join("proxy.toml"), toml).unwrap();
@@ -15,7 +26,7 @@ fn check(toml: Option<&str>, env: &[(&str, &str)], args: &[&str]) -> (bool, Stri
     let out = Command::new(PROXY)
         .env_clear()
         .envs(env.iter().copied())
-        .arg("--check")
+        .arg(mode)
         .args(args)
         .current_dir(dir.path())
         .output()
@@ -510,21 +521,7 @@ fn a_secret_on_a_line_the_parser_quotes_is_hidden() {
 
 /// `nexmo-proxy --print-config` in a fresh directory holding `toml`.
 fn print_config(toml: &str, env: &[(&str, &str)], args: &[&str]) -> (bool, String, String) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("proxy.toml"), toml).unwrap();
-    let out = Command::new(PROXY)
-        .env_clear()
-        .envs(env.iter().copied())
-        .arg("--print-config")
-        .args(args)
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    run("--print-config", Some(toml), env, args)
 }
 
 #[test]
