@@ -34,13 +34,14 @@
 //!   `metrics` (what Prometheus scrapes), `logging` (batched log writer,
 //!   access lines), `throttle`
 //!   (refusal log summaries), `inflight` (connections and requests in progress per
-//!   client), `tolerant`.
+//!   client), `tolerant`, `demo` (the example form served at `/`).
 
 mod admin;
 pub mod check;
 pub mod cli;
 mod client;
 pub mod config;
+mod demo;
 mod endpoints;
 pub mod fake_nexmo;
 mod geo;

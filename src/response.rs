@@ -243,7 +243,15 @@ impl Reply {
 
     pub(crate) fn render(self, callback: Option<&Callback>) -> HttpResponse {
         let json = json_text(self.body);
-        let mut b = HttpResponse::build(self.status);
+        let callback = callback.filter(|_| self.jsonp_allowed);
+        // A browser runs no script from an answer that is not 2xx, so a
+        // JSONP page could never read a refusal's code or its retry_after.
+        let status = if callback.is_some() {
+            StatusCode::OK
+        } else {
+            self.status
+        };
+        let mut b = HttpResponse::build(status);
         b.insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
             .insert_header((header::CACHE_CONTROL, "no-store"));
         if let Some(s) = self.retry_after {
@@ -258,7 +266,7 @@ impl Reply {
         if let Some(preflight) = self.cors.headers(&mut b) {
             return preflight;
         }
-        match callback.filter(|_| self.jsonp_allowed) {
+        match callback {
             Some(Callback(name)) => b
                 .content_type("application/javascript; charset=utf-8")
                 .body(format!("/**/{name}({json});")),

@@ -198,6 +198,9 @@ pub fn run(settings: Settings, sources: Sources) -> Result<(), RunError> {
         for e in s.all_endpoints() {
             log::info!("serving {}", e.path);
         }
+        if s.server.demo_page {
+            log::info!("serving / (the demo page: http://{addr}/)");
+        }
         let state = Arc::new(AppState::new(runtime, sources));
         state.metrics.generation.set(1);
         crate::reload::spawn(state.clone());

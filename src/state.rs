@@ -4,7 +4,8 @@
 //! request never sees half of two configurations. Start-up and reload build
 //! runtimes here; handlers only read them.
 
-use crate::config::{EndpointSpec, GeoipSource, Settings, Sources};
+use crate::config::{EndpointKind, EndpointSpec, GeoipSource, Settings, Sources};
+use crate::demo::{DemoPage, PageConfig};
 use crate::geo::{GeoError, GeoIp};
 use crate::inflight::InFlight;
 use crate::limiter::{Limiter, LimiterError, RedisLimiter};
@@ -40,6 +41,8 @@ pub(crate) struct Runtime {
     pub(crate) receipts: ReceiptStore,
     /// Request slots towards Nexmo, where the limiter counts.
     pub(crate) shaper: Shaper,
+    /// The page served at `/` with `server.demo_page`.
+    pub(crate) demo: Option<Arc<DemoPage>>,
 }
 
 impl Runtime {
@@ -80,6 +83,10 @@ impl Runtime {
             .all_endpoints()
             .map(|e| (e.path.clone(), Arc::new(e.clone())))
             .collect();
+        let demo = settings
+            .server
+            .demo_page
+            .then(|| Arc::new(demo_page(&settings)));
         Ok(Runtime {
             generation,
             loaded_at: std::time::SystemTime::now(),
@@ -90,8 +97,23 @@ impl Runtime {
             limiter,
             receipts,
             shaper,
+            demo,
         })
     }
+}
+
+/// The demo form for the first message endpoint, with the check and the
+/// delivery line of this configuration.
+fn demo_page(settings: &Settings) -> DemoPage {
+    let send = settings.endpoints.iter().find_map(|e| match &e.kind {
+        EndpointKind::Message(m) => Some((
+            e.path.as_str(),
+            m.params.iter().map(|(name, _)| name.as_str()).collect(),
+        )),
+        _ => None,
+    });
+    let status = settings.message_status.as_ref().map(|e| e.path.as_str());
+    DemoPage::new(&PageConfig::new(send, &settings.validation.path, status))
 }
 
 /// Whether delivery states kept for `a` serve `b` (a reload that changes

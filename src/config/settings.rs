@@ -79,6 +79,8 @@ pub(crate) struct ServerSettings {
         serialize_with = "values::write_duration"
     )]
     pub(crate) shutdown_timeout: Duration,
+    /// Serve the example form at `/`, calling the first `[[endpoint]]`.
+    pub(crate) demo_page: bool,
 }
 
 impl ServerSettings {
@@ -101,6 +103,7 @@ impl Default for ServerSettings {
             // again with its one retry.
             shutdown_timeout: Duration::from_secs(25),
             admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9888))),
+            demo_page: false,
         }
     }
 }

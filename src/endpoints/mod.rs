@@ -88,6 +88,15 @@ pub(crate) async fn dispatch(
         .as_ref()
         .map_or("other", |s| s.path.as_str())
         .to_string();
+    if let Some(page) = rt
+        .demo
+        .as_ref()
+        .filter(|_| spec.is_none() && req.path() == "/")
+    {
+        if matches!(*req.method(), Method::GET | Method::HEAD) {
+            return page.respond();
+        }
+    }
     let mut client = None;
     let (reply, callback) = answer(&req, payload, &state, &nexmo, &rt, spec, &mut client).await;
     let stopping = state.stopping.load(std::sync::atomic::Ordering::Relaxed);

@@ -12,6 +12,10 @@ use std::fmt;
 /// Longest input looked at; libphonenumber is slow on huge strings and no
 /// real number with formatting comes near this.
 pub(crate) const MAX_INPUT_CHARS: usize = 64;
+/// More digits than any region reads as a national number:
+/// libphonenumber's longest national significant number (17) after the
+/// longest national prefix and carrier code it strips.
+const MAX_NATIONAL_DIGITS: usize = 24;
 
 /// An ISO 3166 alpha-2 region that libphonenumber has metadata for.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -311,6 +315,11 @@ where
             }
             Err(why) => {
                 first.get_or_insert(why);
+                // Invalid in every region alike: another region would
+                // only cost a parse.
+                if digits.len() > MAX_NATIONAL_DIGITS || why == Invalid::NotANumber {
+                    break;
+                }
             }
         }
     }

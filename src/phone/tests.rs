@@ -287,3 +287,20 @@ fn a_national_number_is_read_in_the_first_region_it_is_valid_in() {
     let n = parse("+4917612345678", || [region("US")]).unwrap();
     assert_eq!(n.read_in(), None);
 }
+
+#[test]
+fn input_invalid_in_every_region_alike_is_read_once() {
+    // Past any national length: the later regions are never tried.
+    let long = format!("0176 {}", "1".repeat(25));
+    let asked = std::cell::Cell::new(0);
+    let counter = &asked;
+    let regions = move || {
+        ["US", "DE", "GB"].into_iter().map(move |c| {
+            counter.set(counter.get() + 1);
+            region(c)
+        })
+    };
+    let why = parse(&long, regions).unwrap_err();
+    assert_eq!(asked.get(), 1);
+    assert_eq!(why, parse(&long, || [region("US")]).unwrap_err());
+}

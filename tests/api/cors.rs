@@ -50,7 +50,8 @@ async fn a_listed_origin_gets_cors_and_a_preflight() {
         "a preflight sends nothing"
     );
 
-    let sent = app.get_with(SEND, &[("origin", SITE)]).await;
+    let send = format!("{SEND}&platform=ios");
+    let sent = app.get_with(&send, &[("origin", SITE)]).await;
     assert_eq!(sent.json()["status"], "ok", "{}", sent.body);
     assert_eq!(sent.header("access-control-allow-origin"), Some(SITE));
     assert_eq!(
@@ -159,7 +160,8 @@ async fn a_cross_site_get_without_origin_must_come_from_a_listed_page() {
         ],
     ] {
         let r = app.get_with(&format!("{SEND}&callback=cb"), &refused).await;
-        assert_eq!(r.status, 403, "{refused:?}");
+        // JSONP is answered 200, or the page's script would never run.
+        assert_eq!(r.status, 200, "{refused:?}");
         assert_eq!(r.jsonp("cb")["error"], "origin_not_allowed");
         assert_eq!(app.get_with(validate, &refused).await.status, 403);
     }
@@ -223,4 +225,44 @@ async fn any_origin_does_not_widen_allowed_referers() {
     let page = [("referer", "https://shop.example/")];
     assert_eq!(app.get_with(SEND, &page).await.json()["status"], "ok");
     assert_eq!(fake.received().await.len(), 1);
+}
+
+#[actix_web::test]
+async fn the_demo_page_is_served_at_the_root_only_when_asked() {
+    let fake = FakeNexmo::start();
+    let web = "cors_origins = [\"https://shop.example\"]";
+    let app = TestApp::spawn(&format!(
+        "[server]\ndemo_page = true\n{}[endpoint.params]\nplatform = \"ios|android\"\n",
+        config(&fake, web)
+    ));
+    let page = app.get("/").await;
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let csp = page.header("content-security-policy").unwrap_or("");
+    assert!(
+        csp.starts_with("default-src 'none'; script-src 'self' 'sha256-"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+    // Its configuration block is this proxy's: same origin, the first
+    // endpoint and its declared parameter, no delivery line without dlr_url.
+    let block = r#"{"proxy":"","send":"/m/","validate":"/validate_number/","status":null,"params":{},"ask":["platform"]}"#;
+    assert!(page.body.contains(block), "{}", page.body);
+    assert!(page.body.contains("IP Geolocation by DB-IP"));
+    let head = app.send("HEAD", "/", &[]).await;
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    // The API answers as before beside it.
+    let send = format!("{SEND}&platform=ios");
+    let sent = app.get_with(&send, &[("origin", SITE)]).await;
+    assert_eq!(sent.json()["status"], "ok", "{}", sent.body);
+
+    let off = TestApp::spawn(&config(&fake, web));
+    let none = off.get("/").await;
+    assert_eq!(none.status, 404);
+    assert_eq!(none.json()["error"], "not_found");
 }

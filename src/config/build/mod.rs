@@ -95,6 +95,9 @@ pub(super) fn settings(
             p.push(key, format!("{:?} is used by another endpoint", e.path));
         }
     }
+    if raw.server.demo_page {
+        check_demo_page(&seen, endpoints.is_empty(), p, &mut warnings);
+    }
     let served = std::iter::once(&validation).chain(&endpoints);
     warn_any_origin(served.chain(&message_status), &mut warnings);
     Settings {
@@ -109,6 +112,27 @@ pub(super) fn settings(
         limits: raw.limits.clone(),
         config_file,
         warnings,
+    }
+}
+
+/// `server.demo_page` takes `/` and sends with the first `[[endpoint]]`.
+fn check_demo_page(
+    paths: &BTreeSet<String>,
+    no_endpoint: bool,
+    p: &mut Problems,
+    warnings: &mut Vec<String>,
+) {
+    if paths.contains("/") {
+        p.push(
+            "server.demo_page",
+            "the demo page is served at /, which an endpoint uses",
+        );
+    }
+    if no_endpoint {
+        warnings.push(
+            "server.demo_page: there is no [[endpoint]], so the page can only check numbers"
+                .to_string(),
+        );
     }
 }
 
