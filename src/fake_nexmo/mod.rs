@@ -5,7 +5,7 @@
 //! codes; and it records every request (`GET /_log`, `DELETE /_log`).
 //!
 //! Magic receivers force failures: `to` = `49176000000NN` answers status
-//! `NN` (1..=34), and `4917600000090`.. `96` force the transport faults
+//! `NN` (1..=34), and `4917600000090`.. `98` force the transport faults
 //! listed in `MAGIC`.
 
 mod dlr;
@@ -37,6 +37,14 @@ pub const MAGIC: &[(&str, &str)] = &[
     ("94", "HTTP 200 JSON without a messages array"),
     ("95", "slow: answers after --slow-ms (default 3000 ms)"),
     ("96", "two parts: first accepted, second throttled"),
+    (
+        "97",
+        "accepted and billed, but the JSON reply is cut off halfway",
+    ),
+    (
+        "98",
+        "accepted and billed, then the connection closes mid-reply",
+    ),
 ];
 
 /// One request as the fake saw it, for `GET /_log`.

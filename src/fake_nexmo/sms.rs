@@ -220,6 +220,27 @@ async fn magic_answer(fake: &FakeNexmo, magic: &str, to: &str) -> Option<HttpRes
             part(fake, to),
             {"status": "1", "error-text": "Throttled"}
         ]}))),
+        // Nexmo took (and bills) these: the reply is lost on the way.
+        "97" => {
+            let whole = json!({"message-count": "1", "messages": [part(fake, to)]}).to_string();
+            let cut = whole.len() / 2;
+            Some(
+                HttpResponse::Ok()
+                    .content_type("application/json")
+                    .body(whole[..cut].to_string()),
+            )
+        }
+        "98" => {
+            let whole = json!({"message-count": "1", "messages": [part(fake, to)]}).to_string();
+            let head = web::Bytes::from(whole[..whole.len() / 2].to_string());
+            let broken = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "cut off");
+            let body = futures_util::stream::iter([Ok(head), Err(broken)]);
+            Some(
+                HttpResponse::Ok()
+                    .content_type("application/json")
+                    .streaming(body),
+            )
+        }
         code => match code.parse::<u32>() {
             Ok(n) if (1..=34).contains(&n) => Some(ok(error_body(n, status_text(n), Some(to)))),
             _ => None,

@@ -206,8 +206,23 @@ impl NexmoClient {
             .send_form(&form)
             .await
             .map_err(|e| {
-                use awc::error::SendRequestError as E;
-                let never_sent = matches!(e, E::Connect(_) | E::Url(_));
+                use awc::error::{ConnectError as C, SendRequestError as E};
+                // Only failures before a connection existed. awc also
+                // reports a connection closed before the reply's head as
+                // `Disconnected`, after the request went out; an HTTP/2
+                // error may come after it too: Nexmo may have sent those.
+                let never_sent = matches!(
+                    e,
+                    E::Url(_)
+                        | E::Connect(
+                            C::Resolver(_)
+                                | C::NoRecords
+                                | C::Unresolved
+                                | C::Timeout
+                                | C::Io(_)
+                                | C::SslIsNotSupported
+                        )
+                );
                 let error = NexmoError::transport(format!("request failed: {e}"));
                 Attempt::Failed(NexmoError {
                     refused: never_sent,

@@ -621,6 +621,26 @@ impl Redis {
         }
     }
 
+    /// Freezes the server (`SIGSTOP`): connections stay open and nothing
+    /// answers, as a server stuck in swap or a long fork.
+    pub fn pause(&self) {
+        self.signal("STOP");
+    }
+
+    /// Lets a paused server run again (`SIGCONT`).
+    pub fn resume(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("redis-server runs").id();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
     /// Runs a command with `redis-cli` against this server.
     pub fn cli(&self, args: &[&str]) -> String {
         let out = Command::new("redis-cli")

@@ -1,5 +1,5 @@
-//! Limits hold exactly: in-process, through a private Redis, and across two
-//! proxy instances sharing that Redis.
+//! Limits hold exactly: in-process, through a private Redis, and across
+//! three proxy instances sharing that Redis (limits and budgets).
 
 use crate::common::{FakeNexmo, Redis, TestApp, API_KEY, API_SECRET};
 use futures_util::future::join_all;
@@ -87,21 +87,60 @@ async fn two_hundred_concurrent_requests_admit_exactly_ten_through_redis() {
 }
 
 #[actix_web::test]
-async fn two_instances_sharing_redis_enforce_one_limit() {
+async fn three_instances_sharing_redis_enforce_one_limit() {
     let fake = FakeNexmo::start();
     let redis = Redis::start();
     let config = toml(&fake, Some(&redis), TEN_PER_HOUR);
-    let a = TestApp::spawn(&config);
-    let b = TestApp::spawn(&config);
+    let apps = [
+        TestApp::spawn(&config),
+        TestApp::spawn(&config),
+        TestApp::spawn(&config),
+    ];
     let path = "/message/?receiver=%2B4917612345678";
-    let answers =
-        join_all((0..200).map(|i| if i % 2 == 0 { a.get(path) } else { b.get(path) })).await;
+    // Round-robin, as a load balancer spreads them, all at once.
+    let answers = join_all((0..300).map(|i| apps[i % 3].get(path))).await;
     let admitted = answers
         .iter()
         .filter(|x| x.json()["status"] == "ok")
         .count();
     assert_eq!(admitted, 10);
     assert_eq!(fake.received().await.len(), 10);
+}
+
+#[actix_web::test]
+async fn three_instances_sharing_redis_spend_one_budget() {
+    let fake = FakeNexmo::start();
+    let redis = Redis::start();
+    let config = toml(&fake, Some(&redis), "[]").replace(
+        "path = \"/message/\"\n",
+        "path = \"/message/\"\nbudget = { max_parts = 20, window = \"1h\" }\n",
+    );
+    assert!(config.contains("max_parts = 20"));
+    let apps = [
+        TestApp::spawn(&config),
+        TestApp::spawn(&config),
+        TestApp::spawn(&config),
+    ];
+    // 90 distinct receivers: only the budget stands in their way.
+    let answers = join_all((0..90).map(|i| {
+        let app = &apps[i % 3];
+        async move {
+            app.get(&format!("/message/?receiver=%2B4917612{:06}", 400_000 + i))
+                .await
+        }
+    }))
+    .await;
+    let outcome = |a: &crate::common::Answer| {
+        let j = a.json();
+        j["error"].as_str().unwrap_or("ok").to_string()
+    };
+    let sent = answers.iter().filter(|a| outcome(a) == "ok").count();
+    let exhausted = answers
+        .iter()
+        .filter(|a| outcome(a) == "budget_exhausted")
+        .count();
+    assert_eq!((sent, exhausted), (20, 70));
+    assert_eq!(fake.received().await.len(), 20);
 }
 
 #[actix_web::test]

@@ -10,6 +10,7 @@ mod common;
 mod config;
 mod cors;
 mod fake_nexmo;
+mod faults;
 mod hostile;
 mod lifecycle;
 mod limits;
