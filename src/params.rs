@@ -158,3 +158,74 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_query_or_form_is_read_or_refused(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            if let Ok(p) = pairs(&bytes, MAX_PARAMS) {
+                prop_assert!(p.len() <= MAX_PARAMS);
+            }
+        }
+
+        #[test]
+        fn any_json_body_is_read_or_refused(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            if let Ok(p) = json_pairs(&bytes, MAX_PARAMS) {
+                prop_assert!(p.len() <= MAX_PARAMS);
+            }
+        }
+
+        #[test]
+        fn a_form_reads_back_as_written(
+            fields in proptest::collection::btree_map(".{0,12}", ".{0,24}", 0..MAX_PARAMS)
+        ) {
+            let form: String = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&fields)
+                .finish();
+            let read: std::collections::BTreeMap<String, String> =
+                pairs(form.as_bytes(), MAX_PARAMS).unwrap().into_iter().collect();
+            prop_assert_eq!(&read, &fields);
+            // One value alone, as the callback is read, agrees.
+            for (k, v) in &fields {
+                prop_assert_eq!(query_value(&form, k), Some(v.clone()));
+            }
+        }
+
+        #[test]
+        fn a_flat_json_object_reads_back_as_text(
+            fields in proptest::collection::btree_map(
+                ".{0,12}",
+                prop_oneof![
+                    ".{0,24}".prop_map(serde_json::Value::from),
+                    any::<i64>().prop_map(serde_json::Value::from),
+                    any::<bool>().prop_map(serde_json::Value::from),
+                    Just(serde_json::Value::Null),
+                ],
+                0..MAX_PARAMS,
+            )
+        ) {
+            let body = serde_json::to_vec(&fields).unwrap();
+            let read: std::collections::BTreeMap<String, String> =
+                json_pairs(&body, MAX_PARAMS).unwrap().into_iter().collect();
+            let expected: std::collections::BTreeMap<String, String> = fields
+                .iter()
+                .filter_map(|(k, v)| match v {
+                    serde_json::Value::String(s) => Some((k.clone(), s.clone())),
+                    serde_json::Value::Null => None,
+                    other => Some((k.clone(), other.to_string())),
+                })
+                .collect();
+            prop_assert_eq!(read, expected);
+        }
+
+        #[test]
+        fn more_than_the_cap_is_refused(n in (MAX_PARAMS + 1)..(3 * MAX_PARAMS)) {
+            let form: String = (0..n).map(|i| format!("k{i}=v&")).collect();
+            prop_assert_eq!(pairs(form.as_bytes(), MAX_PARAMS), Err(ErrorCode::BadRequest));
+        }
+    }
+}

@@ -212,3 +212,56 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A value only an undeclared name has: it must never be rendered.
+    const SECRET: &str = "\u{1F512}secret";
+
+    fn declared() -> BTreeSet<String> {
+        ["link", "number"].iter().map(|s| s.to_string()).collect()
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_parses_or_is_refused(text in ".{0,80}") {
+            let _ = Template::parse(&text, &declared());
+        }
+
+        /// Texts made of literal runs, braces and names, declared or not:
+        /// whatever parses renders only its text and declared values.
+        #[test]
+        fn a_rendered_template_never_contains_an_undeclared_value(
+            pieces in proptest::collection::vec(
+                prop_oneof![
+                    "[a-z :/.]{0,6}",
+                    Just("{link}".to_string()),
+                    Just("{ number }".to_string()),
+                    Just("{secret}".to_string()),
+                    Just("{{".to_string()),
+                    Just("}}".to_string()),
+                    Just("{".to_string()),
+                    Just("}".to_string()),
+                ],
+                0..12,
+            )
+        ) {
+            let text: String = pieces.concat();
+            if let Ok(t) = Template::parse(&text, &declared()) {
+                let lookup = |name: &str| match name {
+                    "link" => Some("https://example.com/app"),
+                    "number" => Some("+49 176 12345678"),
+                    _ => Some(SECRET),
+                };
+                let out = t.render(lookup);
+                prop_assert!(!out.contains(SECRET), "{:?} -> {:?}", text, out);
+                // Without its values, only the literal text is left, braces
+                // unescaped: never longer than the template.
+                prop_assert!(t.render(|_| None).chars().count() <= text.chars().count());
+            }
+        }
+    }
+}

@@ -16,6 +16,8 @@
 mod build;
 mod legacy;
 mod print;
+#[cfg(test)]
+mod props;
 mod raw;
 mod settings;
 mod values;

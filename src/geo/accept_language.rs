@@ -106,3 +106,57 @@ mod tests {
         assert_eq!(preferred_languages("en;q=0.2, FR-ca"), vec!["fr", "en"]);
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    const TAGS: [&str; 8] = [
+        "de-DE",
+        "en-US",
+        "fr-FR",
+        "en-GB",
+        "pt-BR",
+        "es",
+        "zh-Hans-CN",
+        "*",
+    ];
+
+    proptest! {
+        #[test]
+        fn any_header_gives_known_regions_and_plain_languages(header in ".{0,300}") {
+            prop_assert!(regions_from_accept_language(&header).count() <= 32);
+            for l in preferred_languages(&header) {
+                prop_assert!(l != "*" && !l.is_empty());
+                prop_assert_eq!(l.to_ascii_lowercase(), l);
+            }
+        }
+
+        #[test]
+        fn regions_come_best_weighted_first(
+            entries in proptest::collection::vec((0..TAGS.len(), 0u32..=1000), 1..10)
+        ) {
+            let header = entries
+                .iter()
+                .map(|(t, q)| format!("{};q={}.{:03}", TAGS[*t], q / 1000, q % 1000))
+                .collect::<Vec<_>>()
+                .join(", ");
+            // What the header says, ranked by hand: weight, then order.
+            let mut expected: Vec<(u32, usize, &str)> = entries
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, q))| *q > 0)
+                .map(|(i, (t, q))| (*q, i, TAGS[*t]))
+                .collect();
+            expected.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            let expected: Vec<String> = expected
+                .into_iter()
+                .filter_map(|(_, _, tag)| region_of(tag))
+                .map(|c| c.code())
+                .collect();
+            let got: Vec<String> = regions_from_accept_language(&header).map(|c| c.code()).collect();
+            prop_assert_eq!(got, expected, "{}", header);
+        }
+    }
+}

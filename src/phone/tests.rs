@@ -304,3 +304,68 @@ fn input_invalid_in_every_region_alike_is_read_once() {
     assert_eq!(asked.get(), 1);
     assert_eq!(why, parse(&long, || [region("US")]).unwrap_err());
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Valid numbers of several regions and kinds.
+    const NUMBERS: [&str; 10] = [
+        "+4917612345678",
+        "+447400123456",
+        "+12125551234",
+        "+33612345678",
+        "+436641234567",
+        "+41791234567",
+        "+5511961234567",
+        "+819012345678",
+        "+61412345678",
+        "+919876543210",
+    ];
+
+    /// `digits` spelled with separators between random groups, some digits
+    /// in other scripts, and `+`, `＋`, `00` or a leading space for the
+    /// international prefix.
+    fn spelling(digits: &str, cuts: &[(usize, usize)], scripts: &[usize], prefix: usize) -> String {
+        const SEPARATORS: [&str; 6] = [" ", "-", ".", "/", "\u{a0}", "  "];
+        let mut out = String::from(["+", "\u{ff0b}", "00", "+ "][prefix % 4]);
+        for (i, c) in digits.chars().enumerate() {
+            if let Some((_, s)) = cuts.iter().find(|(at, _)| *at == i) {
+                out.push_str(SEPARATORS[*s % SEPARATORS.len()]);
+            }
+            let d = c.to_digit(10).unwrap_or(0);
+            out.push(match scripts.get(i).copied().unwrap_or(0) % 4 {
+                1 => char::from_u32(0xFF10 + d).unwrap_or(c), // fullwidth
+                2 => char::from_u32(0x0660 + d).unwrap_or(c), // Arabic-Indic
+                _ => c,
+            });
+        }
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn any_spelling_of_a_number_is_that_number(
+            n in 0..NUMBERS.len(),
+            cuts in proptest::collection::vec((1usize..15, 0usize..6), 0..6),
+            scripts in proptest::collection::vec(0usize..8, 0..15),
+            prefix in 0usize..4,
+        ) {
+            let e164 = NUMBERS[n];
+            let input = spelling(&e164[1..], &cuts, &scripts, prefix);
+            let de = region("DE");
+            let parsed = parse(&input, || [de]).map(|p| p.e164().to_string());
+            // One number, so one counter: limiter keys are made of the E.164 form.
+            prop_assert_eq!(parsed, Ok(e164.to_string()), "{:?}", input);
+        }
+
+        #[test]
+        fn any_input_is_a_number_or_a_reason(input in ".{0,70}") {
+            let de = region("DE");
+            if let Ok(n) = parse(&input, || [de, region("US")]) {
+                prop_assert!(n.e164().starts_with('+'));
+                prop_assert!(!n.masked().contains(&n.e164()[n.e164().len() - 8..]));
+            }
+        }
+    }
+}
