@@ -104,6 +104,9 @@ impl fmt::Display for Settings {
         for e in self.all_endpoints() {
             endpoint(f, e)?;
         }
+        if self.server.demo_page {
+            writeln!(f, "demo page: / (a form for the first [[endpoint]])")?;
+        }
         for w in &self.warnings {
             writeln!(f, "warning: {w}")?;
         }
@@ -157,6 +160,19 @@ fn endpoint(f: &mut fmt::Formatter<'_>, e: &EndpointSpec) -> fmt::Result {
             or_none(&d.denied_prefixes.join(","), "-"),
             types.join(","),
             d.trusted.len()
+        )?;
+    }
+    let web = &e.web;
+    if web.cors() || !web.jsonp || !web.referers.is_empty() {
+        writeln!(
+            f,
+            "  pages: cors_origins {}, jsonp {}, allowed_referers {}",
+            match web.any_origin {
+                true => "*".to_string(),
+                false => or_none(&web.cors_origins.join(","), "-").to_string(),
+            },
+            if web.jsonp { "on" } else { "off" },
+            or_none(&web.referers.join(","), "-"),
         )?;
     }
     if let Some(b) = &e.budget {

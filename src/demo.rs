@@ -27,6 +27,8 @@ pub(crate) struct PageConfig<'a> {
     status: Option<&'a str>,
     params: BTreeMap<String, String>,
     ask: Vec<&'a str>,
+    /// Seconds the page waits for an answer: longer than the longest send.
+    timeout: u64,
 }
 
 impl<'a> PageConfig<'a> {
@@ -36,6 +38,7 @@ impl<'a> PageConfig<'a> {
         send: Option<(&'a str, Vec<&'a str>)>,
         validate: &'a str,
         status: Option<&'a str>,
+        longest_send: std::time::Duration,
     ) -> PageConfig<'a> {
         let (send, ask) = match send {
             Some((path, ask)) => (Some(path), ask),
@@ -48,6 +51,9 @@ impl<'a> PageConfig<'a> {
             status,
             params: BTreeMap::new(),
             ask,
+            // A margin for the network; a page that gave up first would
+            // invite a second send of a message still on its way.
+            timeout: longest_send.as_secs() + 5,
         }
     }
 }
@@ -62,10 +68,11 @@ pub(crate) struct DemoPage {
 impl DemoPage {
     pub(crate) fn new(config: &PageConfig<'_>) -> DemoPage {
         let html = with_config(PAGE, config);
-        // Only this page's own inline script and style run; scripts may
-        // come from this origin (the JSONP transport) and nowhere else.
+        // Only this page's own inline script and style run, and the
+        // scripts it adds itself (the JSONP transport): no other script
+        // of this origin, so a JSONP answer cannot be used as a gadget.
         let csp = format!(
-            "default-src 'none'; script-src 'self' 'sha256-{}'; style-src 'sha256-{}'; \
+            "default-src 'none'; script-src 'sha256-{}' 'strict-dynamic'; style-src 'sha256-{}'; \
              connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
             hash_of(&html, SCRIPT_OPEN, "</script>"),
             hash_of(&html, STYLE_OPEN, "</style>"),
@@ -76,9 +83,13 @@ impl DemoPage {
         }
     }
 
-    pub(crate) fn respond(&self) -> HttpResponse {
-        HttpResponse::Ok()
-            .content_type("text/html; charset=utf-8")
+    /// The page; `close`: and the connection closed after it.
+    pub(crate) fn respond(&self, close: bool) -> HttpResponse {
+        let mut b = HttpResponse::Ok();
+        if close {
+            b.force_close();
+        }
+        b.content_type("text/html; charset=utf-8")
             .insert_header((header::CONTENT_SECURITY_POLICY, self.csp.as_str()))
             .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
             .insert_header((header::REFERRER_POLICY, "same-origin"))
@@ -139,6 +150,7 @@ mod tests {
             Some(("/m/</script><b>", vec!["platform"])),
             "/v/",
             Some("/s/"),
+            std::time::Duration::from_secs(25),
         );
         let html = with_config(PAGE, &c);
         assert!(!html.contains("</script><b>"));
@@ -148,6 +160,7 @@ mod tests {
         assert_eq!(v["validate"], "/v/");
         assert_eq!(v["status"], "/s/");
         assert_eq!(v["ask"], serde_json::json!(["platform"]));
+        assert_eq!(v["timeout"], 30);
         // The rest of the page is untouched.
         assert_eq!(html.matches(SCRIPT_OPEN).count(), 1);
         assert!(html.ends_with("</html>\n"));
@@ -155,7 +168,7 @@ mod tests {
 
     #[test]
     fn the_policy_names_the_inline_script_and_style() {
-        let c = PageConfig::new(None, "/validate_number/", None);
+        let c = PageConfig::new(None, "/validate_number/", None, Default::default());
         let page = DemoPage::new(&c);
         let html = std::str::from_utf8(&page.html).unwrap();
         let script = hash_of(html, SCRIPT_OPEN, "</script>");

@@ -413,6 +413,8 @@ mod tests {
             Unauthorized,
             InvalidReceipt,
             InvalidMessageId,
+            OriginNotAllowed,
+            JsonpNotAllowed,
         ];
         let names: std::collections::BTreeSet<&str> = all.iter().map(|c| c.as_str()).collect();
         assert_eq!(names.len(), all.len());
@@ -421,7 +423,7 @@ mod tests {
             http,
             [
                 404, 405, 400, 413, 400, 415, 400, 408, 429, 200, 200, 200, 200, 200, 200, 200,
-                503, 200, 401, 400, 200
+                503, 200, 401, 400, 200, 403, 403
             ]
         );
         let cb = Callback::parse(Some("cb")).unwrap();
@@ -429,7 +431,15 @@ mod tests {
             let answer = Reply::error(code).render(cb.as_ref());
             let ctype = answer.headers().get(header::CONTENT_TYPE);
             let jsonp = ctype.is_some_and(|v| v == "application/javascript; charset=utf-8");
-            assert_eq!(jsonp, code != InvalidCallback, "{code:?}");
+            let never_wrapped = matches!(code, InvalidCallback | JsonpNotAllowed);
+            assert_eq!(jsonp, !never_wrapped, "{code:?}");
+            // Wrapped, every answer is 200 (a browser runs no other);
+            // plain, each keeps its own status.
+            let status = answer.status().as_u16();
+            match never_wrapped {
+                true => assert_eq!(status, code.status().as_u16(), "{code:?}"),
+                false => assert_eq!(status, 200, "{code:?}"),
+            }
         }
     }
 

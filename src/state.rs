@@ -5,7 +5,8 @@
 //! runtimes here; handlers only read them.
 
 use crate::config::{EndpointKind, EndpointSpec, GeoipSource, Settings, Sources};
-use crate::demo::{DemoPage, PageConfig};
+pub(crate) use crate::demo::DemoPage;
+use crate::demo::PageConfig;
 use crate::geo::{GeoError, GeoIp};
 use crate::inflight::InFlight;
 use crate::limiter::{Limiter, LimiterError, RedisLimiter};
@@ -113,7 +114,15 @@ fn demo_page(settings: &Settings) -> DemoPage {
         _ => None,
     });
     let status = settings.message_status.as_ref().map(|e| e.path.as_str());
-    DemoPage::new(&PageConfig::new(send, &settings.validation.path, status))
+    let n = &settings.nexmo;
+    // A send waits for a slot and Nexmo, and again for its one retry.
+    let longest = 2 * (n.max_queue_wait + n.timeout) + std::time::Duration::from_secs(1);
+    DemoPage::new(&PageConfig::new(
+        send,
+        &settings.validation.path,
+        status,
+        longest,
+    ))
 }
 
 /// Whether delivery states kept for `a` serve `b` (a reload that changes

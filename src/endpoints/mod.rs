@@ -20,7 +20,7 @@ use crate::nexmo::NexmoClient;
 use crate::params::{self, Params};
 use crate::phone::Country;
 use crate::response::{Callback, ErrorCode, Reply};
-use crate::state::{AppState, Runtime};
+use crate::state::{AppState, DemoPage, Runtime};
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use std::net::IpAddr;
@@ -88,17 +88,20 @@ pub(crate) async fn dispatch(
         .as_ref()
         .map_or("other", |s| s.path.as_str())
         .to_string();
-    if let Some(page) = rt
+    let demo = rt
         .demo
         .as_ref()
-        .filter(|_| spec.is_none() && req.path() == "/")
-    {
-        if matches!(*req.method(), Method::GET | Method::HEAD) {
-            return page.respond();
-        }
-    }
+        .filter(|_| spec.is_none() && req.path() == "/");
+    let endpoint = if demo.is_some() { "/".into() } else { endpoint };
     let mut client = None;
-    let (reply, callback) = answer(&req, payload, &state, &nexmo, &rt, spec, &mut client).await;
+    let (reply, callback, page) = match demo {
+        Some(page) => demo_page(&req, page),
+        None => {
+            let (reply, callback) =
+                answer(&req, payload, &state, &nexmo, &rt, spec, &mut client).await;
+            (reply, callback, None)
+        }
+    };
     let stopping = state.stopping.load(std::sync::atomic::Ordering::Relaxed);
     // While stopping, keep-alive connections must not hold the drain open.
     let reply = if stopping { reply.closing() } else { reply };
@@ -120,7 +123,29 @@ pub(crate) async fn dispatch(
     ));
     let labels = crate::metrics::Outcome { endpoint, code };
     state.metrics.requests.get_or_create(&labels).inc();
-    reply.render(callback.as_ref())
+    match page {
+        Some(page) => page.respond(stopping),
+        None => reply.render(callback.as_ref()),
+    }
+}
+
+/// `/` with `server.demo_page`: the page for `GET` and `HEAD` (the reply
+/// then only names the outcome, for the log and the metrics).
+fn demo_page(
+    req: &HttpRequest,
+    page: &Arc<DemoPage>,
+) -> (Reply, Option<Callback>, Option<Arc<DemoPage>>) {
+    if req.conn_data::<RefusedAtAccept>().is_some() {
+        let reply = Reply::error(ErrorCode::TooManyRequests).retry_after(1);
+        return (reply, None, None);
+    }
+    match *req.method() {
+        Method::GET | Method::HEAD => (Reply::ok(), None, Some(page.clone())),
+        _ => {
+            let reply = Reply::error(ErrorCode::MethodNotAllowed).allow("GET, HEAD");
+            (reply, None, None)
+        }
+    }
 }
 
 async fn answer(
@@ -146,6 +171,12 @@ async fn answer(
             Ok(callback) => (Reply::error(ErrorCode::NotFound), callback),
             Err(code) => (Reply::error(code), None),
         };
+    };
+    // Nexmo reads only the HTTP status of a receipt's answer (anything but
+    // 200 is sent again): never wrapped into a 200.
+    let callback = match spec.kind {
+        EndpointKind::Receipts => Ok(None),
+        _ => callback,
     };
     // Before anything is counted: a page of another site is refused.
     let jsonp = !matches!(callback, Ok(None));

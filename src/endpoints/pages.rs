@@ -34,7 +34,9 @@ pub(super) fn admit(
         (true, Some(o)) if web.any_origin || listed(o, &[&web.cors_origins]) => {
             Cors::Allow(o.to_string())
         }
-        (true, Some(_)) => return refused(Cors::Vary),
+        // The refused page may read why (nothing happened): its developer
+        // sees origin_not_allowed rather than a bare network error.
+        (true, Some(o)) => return refused(Cors::Allow(o.to_string())),
         (true, None) => {
             let cross_site = matches!(text("sec-fetch-site"), Some("cross-site" | "same-site"));
             let lists: [&[String]; 2] = [&web.cors_origins, &web.referers];

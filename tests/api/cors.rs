@@ -81,7 +81,9 @@ async fn another_site_is_refused_before_anything_is_counted_or_sent() {
         assert_eq!(r.status, 403);
         assert_eq!(r.json()["error"], "origin_not_allowed");
         assert_eq!(r.header("vary"), Some("Origin"));
-        assert_eq!(r.header("access-control-allow-origin"), None);
+        // The refused page can read why; it is never allowed credentials.
+        assert_eq!(r.header("access-control-allow-origin"), Some(OTHER));
+        assert_eq!(r.header("access-control-allow-credentials"), None);
     }
     let pre = app
         .send(
@@ -243,19 +245,29 @@ async fn the_demo_page_is_served_at_the_root_only_when_asked() {
     );
     let csp = page.header("content-security-policy").unwrap_or("");
     assert!(
-        csp.starts_with("default-src 'none'; script-src 'self' 'sha256-"),
+        csp.starts_with("default-src 'none'; script-src 'sha256-"),
         "{csp}"
     );
+    // No script of this origin but those the page adds (JSONP).
+    let scripts = csp.split(';').find(|d| d.trim().starts_with("script-src"));
+    let scripts = scripts.unwrap_or("");
+    assert!(scripts.ends_with(" 'strict-dynamic'"), "{csp}");
+    assert!(!scripts.contains("'self'"), "{csp}");
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
     // Its configuration block is this proxy's: same origin, the first
     // endpoint and its declared parameter, no delivery line without dlr_url.
-    let block = r#"{"proxy":"","send":"/m/","validate":"/validate_number/","status":null,"params":{},"ask":["platform"]}"#;
+    // The default longest send, 2 x (2 s + 10 s) + 1 s, and a margin.
+    let block = r#"{"proxy":"","send":"/m/","validate":"/validate_number/","status":null,"params":{},"ask":["platform"],"timeout":30}"#;
     assert!(page.body.contains(block), "{}", page.body);
     assert!(page.body.contains("IP Geolocation by DB-IP"));
     let head = app.send("HEAD", "/", &[]).await;
     assert_eq!(head.status, 200);
     assert!(head.body.is_empty());
+    let post = app.send("POST", "/", &[]).await;
+    assert_eq!(post.status, 405);
+    assert_eq!(post.header("allow"), Some("GET, HEAD"));
+    assert_eq!(post.json()["error"], "method_not_allowed");
     // The API answers as before beside it.
     let send = format!("{SEND}&platform=ios");
     let sent = app.get_with(&send, &[("origin", SITE)]).await;

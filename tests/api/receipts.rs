@@ -177,6 +177,11 @@ async fn receipts_by_hand_duplicates_out_of_order_forged_and_malformed() {
         assert_eq!(a.status, 401, "{}", a.body);
         assert_eq!(a.json()["error"], "unauthorized");
     }
+    // Never wrapped as JSONP (a 200), whatever the query says.
+    let q = receipt_query(&ids[0], "delivered", &[("api-key", "otherkey")]);
+    let a = post(format!("{q}&callback=cb")).await;
+    assert_eq!(a.status, 401, "{}", a.body);
+    assert_eq!(a.json()["error"], "unauthorized");
     assert_eq!(status(&app, &ids[0]).await["delivery"], "pending");
     // 1,000 malformed receipts: 400 each, never 5xx, nothing kept.
     let bad: [&[(&str, &str)]; 4] = [
