@@ -6,6 +6,8 @@
 # noisy: read the ratios, not the absolute numbers.
 #
 # Usage: benches/load.sh [duration-seconds (default 10)] [connections (default 32)]
+#   BEFORE=path/to/an/older/nexmo-proxy benches/load.sh ... also floods that
+#   binary's /refused/, interleaved with this one's (before, now, before).
 # Needs: wrk, redis-server (apt-get install wrk redis-server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -75,6 +77,12 @@ RUST_LOG=warn,nexmo_proxy::server=info,nexmo_proxy::access=info \
 pids+=($!)
 wait_for "$work/proxy-access.log" "listening on"
 proxy_access=$(grep -o 'http://[0-9.:]*' "$work/proxy-access.log" | tail -1)
+if [ -n "${BEFORE:-}" ]; then
+  RUST_LOG=warn,nexmo_proxy::server=info "$BEFORE" --config "$work/proxy.toml" >"$work/proxy-before.log" 2>&1 &
+  pids+=($!)
+  wait_for "$work/proxy-before.log" "listening on"
+  proxy_before=$(grep -o 'http://[0-9.:]*' "$work/proxy-before.log" | tail -1)
+fi
 
 run() { # name url
   local out
@@ -97,6 +105,11 @@ refused="/refused/?receiver=%2B4917612345678"
 results+=("$(run "/refused/ (refused by its limit), access log off" "$proxy$refused")")
 results+=("$(run "/refused/ (refused by its limit), access log on" "$proxy_access$refused")")
 results+=("$(run "/refused/ (refused by its limit), access log off again" "$proxy$refused")")
+if [ -n "${BEFORE:-}" ]; then
+  results+=("$(run "/refused/, $BEFORE" "$proxy_before$refused")")
+  results+=("$(run "/refused/, this build" "$proxy$refused")")
+  results+=("$(run "/refused/, $BEFORE again" "$proxy_before$refused")")
+fi
 rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$ppid/status")
 
 base=$(cut -d'|' -f2 <<<"${results[0]}")

@@ -9,7 +9,7 @@ pub(crate) use crate::demo::DemoPage;
 use crate::demo::PageConfig;
 use crate::geo::{GeoError, GeoIp};
 use crate::inflight::InFlight;
-use crate::limiter::{Limiter, LimiterError, RedisLimiter};
+use crate::limiter::{Limiter, LimiterError, RedisLimiter, RefusalMemo};
 use crate::metrics::Metrics;
 use crate::nexmo::Shaper;
 use crate::receipts::{MemoryReceipts, ReceiptStore, RedisReceipts};
@@ -44,6 +44,9 @@ pub(crate) struct Runtime {
     pub(crate) shaper: Shaper,
     /// The page served at `/` with `server.demo_page`.
     pub(crate) demo: Option<Arc<DemoPage>>,
+    /// Clients refused by a request-keyed rule, until its window ends (per
+    /// generation: a reload may change a rule's `max`).
+    pub(crate) refused: Arc<RefusalMemo>,
 }
 
 impl Runtime {
@@ -99,6 +102,7 @@ impl Runtime {
             receipts,
             shaper,
             demo,
+            refused: Arc::default(),
         })
     }
 }

@@ -50,6 +50,49 @@ enum Label {
 }
 
 impl Ctx<'_> {
+    /// Before anything of the request is parsed: refused when a rule keyed
+    /// only by the request (its client, its endpoint) refused it earlier in
+    /// the same window (`RefusalMemo`). Not on an endpoint with trusted
+    /// numbers, which bypass the rules and must be read to be known.
+    pub(super) fn refused_early(&self) -> Option<Denied> {
+        let trusted = self.spec.destinations.as_ref();
+        if trusted.is_some_and(|d| !d.trusted.is_empty()) {
+            return None;
+        }
+        let (checks, labels) = self.checks(None);
+        let memo = &self.rt.refused;
+        let (label, left) = labels
+            .iter()
+            .zip(&checks)
+            .filter(|(l, c)| self.request_keyed(**l) && !c.shadow)
+            .find_map(|(l, c)| memo.refused_for(&c.key).map(|left| (*l, left)))?;
+        Some(self.limited(label, left))
+    }
+
+    fn request_keyed(&self, label: Label) -> bool {
+        match label {
+            Label::Rule(i) => self
+                .spec
+                .limits
+                .get(i)
+                .is_some_and(|r| matches!(r.per, Per::Ip | Per::Endpoint)),
+            Label::Budget | Label::CountryBudget => false,
+        }
+    }
+
+    /// Refused by limit rule `label`: counted and logged (as a summary).
+    fn limited(&self, label: Label, retry_after: Duration) -> Denied {
+        let rule = self.describe(label);
+        self.count_refusal(&rule, "enforce");
+        let kind = format!("limit reached on {} ({rule})", self.spec.path);
+        let line = format!("{kind} for {}", self.ip_subject());
+        self.state.log_throttle.log(log::Level::Info, &kind, &line);
+        Denied {
+            code: ErrorCode::LimitAcceded,
+            retry_after: retry_after.as_secs_f64().ceil() as u64,
+        }
+    }
+
     /// Decides every limit rule and budget of the endpoint in one step.
     /// Rules keyed by the receiver apply only when there is a `target`.
     pub(super) async fn admit(&self, target: Option<&Target<'_>>) -> Result<Admitted, Denied> {
@@ -89,23 +132,25 @@ impl Ctx<'_> {
                 Ok(Admitted { budget, local })
             }
             Decision::Limited { retry_after, check } => {
-                let retry_after = retry_after.as_secs_f64().ceil() as u64;
-                let code = match (labels.get(check), checks.get(check)) {
+                match (labels.get(check), checks.get(check)) {
                     (Some(&label @ (Label::Budget | Label::CountryBudget)), Some(c)) => {
                         self.count_refusal(&self.describe(label), "enforce");
                         self.budget_alarm(&c.key, c.window, label);
-                        ErrorCode::BudgetExhausted
+                        Err(Denied {
+                            code: ErrorCode::BudgetExhausted,
+                            retry_after: retry_after.as_secs_f64().ceil() as u64,
+                        })
                     }
-                    (label, _) => {
-                        let rule = label.map_or_else(|| "limit".into(), |l| self.describe(*l));
-                        self.count_refusal(&rule, "enforce");
-                        let kind = format!("limit reached on {} ({rule})", self.spec.path);
-                        let line = format!("{kind} for {}", self.ip_subject());
-                        self.state.log_throttle.log(log::Level::Info, &kind, &line);
-                        ErrorCode::LimitAcceded
+                    (Some(&label), Some(c)) => {
+                        // Remembered only from the shared store's answer:
+                        // a local fallback counts a share of each max.
+                        if self.request_keyed(label) && !local {
+                            self.rt.refused.note(&c.key, retry_after);
+                        }
+                        Err(self.limited(label, retry_after))
                     }
-                };
-                Err(Denied { code, retry_after })
+                    _ => Err(self.limited(Label::Rule(usize::MAX), retry_after)),
+                }
             }
         }
     }

@@ -253,6 +253,9 @@ async fn handle(
             .get("accept-language")
             .and_then(|v| v.to_str().ok()),
     };
+    if let Some(denied) = ctx.refused_early() {
+        return (denied.into(), callback);
+    }
     let reply = match &spec.kind {
         EndpointKind::Validate => validate::handle(&ctx).await,
         EndpointKind::Message(m) => message::handle(&ctx, m, nexmo).await,

@@ -11,9 +11,11 @@
 //! fewer than `max` members. Shadow checks are counted and reported but
 //! never refuse.
 
+mod memo;
 mod memory;
 mod redis;
 
+pub(crate) use memo::RefusalMemo;
 pub(crate) use memory::MemoryLimiter;
 pub(crate) use redis::RedisLimiter;
 

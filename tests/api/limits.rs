@@ -267,3 +267,65 @@ async fn a_shadow_rule_beside_an_enforcing_twin_has_its_own_counter_in_both_stor
         assert!(app.wait_for_log("shadow: would refuse on /validate_number/ limit 1 per ip"));
     }
 }
+
+#[actix_web::test]
+async fn a_client_over_its_limit_is_refused_before_its_request_is_read() {
+    let fake = FakeNexmo::start();
+    let config = |max: u32| {
+        format!(
+            "{}[defaults]\nlimits = [{{ per = \"ip\", max = {max}, window = \"1h\" }}]\n\
+             [[endpoint]]\npath = \"/m/\"\nsender = \"A\"\nmessage = \"x\"\n",
+            crate::common::nexmo_table(&fake)
+        )
+    };
+    let app = TestApp::spawn(&config(1));
+    let m = "/m/?receiver=%2B4917612345678";
+    assert_eq!(app.get(m).await.json()["status"], "ok");
+    // Refused by the full decision (the receiver was read: the access line
+    // names it), then remembered: refused before anything is read, with
+    // the same answer, even for input that would not parse.
+    for path in [m, m, "/m/?receiver=nonsense"] {
+        let a = app.get(path).await;
+        let j = a.json();
+        assert_eq!(j["error"], "limit_acceded", "{j}");
+        let retry: u64 = a.header("retry-after").unwrap().parse().unwrap();
+        assert!((3590..=3600).contains(&retry), "{retry}");
+        assert_eq!(j["retry_after"], retry);
+    }
+    assert!(app.wait_for_logs("nexmo_proxy::access]", 4));
+    let access: Vec<String> = app
+        .logs()
+        .lines()
+        .filter(|l| l.contains("nexmo_proxy::access]"))
+        .map(str::to_string)
+        .collect();
+    assert!(access[1].contains("limit_acceded +49176****5678 "), "{access:?}");
+    assert!(access[2].contains("limit_acceded - "), "{access:?}");
+    assert!(access[3].contains("limit_acceded - "), "{access:?}");
+    assert_eq!(fake.received().await.len(), 1);
+    // A reload that raises the max forgets what was remembered under the
+    // old one; the counter itself carries on (1 of 3 used).
+    std::fs::write(&app.config, config(3)).unwrap();
+    assert!(app.wait_for_log("applied configuration generation 2"));
+    assert_eq!(app.get(m).await.json()["status"], "ok");
+    assert_eq!(app.get(m).await.json()["status"], "ok");
+    assert_eq!(app.get(m).await.json()["error"], "limit_acceded");
+    assert_eq!(fake.received().await.len(), 3);
+}
+
+#[actix_web::test]
+async fn a_trusted_number_is_read_even_from_a_client_over_its_limit() {
+    let fake = FakeNexmo::start();
+    let app = TestApp::spawn(&format!(
+        "{}[defaults]\nlimits = [{{ per = \"ip\", max = 1, window = \"1h\" }}]\n\
+         trusted_numbers = [\"+4917699999999\"]\n\
+         [[endpoint]]\npath = \"/m/\"\nsender = \"A\"\nmessage = \"x\"\n",
+        crate::common::nexmo_table(&fake)
+    ));
+    let m = "/m/?receiver=%2B4917612345678";
+    assert_eq!(app.get(m).await.json()["status"], "ok");
+    assert_eq!(app.get(m).await.json()["error"], "limit_acceded");
+    assert_eq!(app.get(m).await.json()["error"], "limit_acceded");
+    let trusted = app.get("/m/?receiver=%2B4917699999999").await.json();
+    assert_eq!(trusted["status"], "ok", "{trusted}");
+}
