@@ -8,6 +8,10 @@
 # Usage: benches/load.sh [duration-seconds (default 10)] [connections (default 32)]
 #   BEFORE=path/to/an/older/nexmo-proxy benches/load.sh ... also floods that
 #   binary's /refused/, interleaved with this one's (before, now, before).
+#   Build the older one with its own CARGO_TARGET_DIR (or copy it out of
+#   target/ before building this one): a build of another checkout into this
+#   target/ replaces target/release/nexmo-proxy, and cargo, finding this
+#   checkout up to date, does not put it back.
 # Needs: wrk, redis-server (apt-get install wrk redis-server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
