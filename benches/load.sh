@@ -22,6 +22,7 @@ if ! command -v wrk >/dev/null || ! command -v redis-server >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk redis-server >/dev/null
 fi
 
+python3 -c 'import phonenumbers' 2>/dev/null || python3 -m pip install --quiet phonenumbers
 cargo build --release --bins -q
 work=$(mktemp -d)
 pids=()
@@ -81,6 +82,15 @@ RUST_LOG=warn,nexmo_proxy::server=info,nexmo_proxy::access=info \
 pids+=($!)
 wait_for "$work/proxy-access.log" "listening on"
 proxy_access=$(grep -o 'http://[0-9.:]*' "$work/proxy-access.log" | tail -1)
+# The same configuration with limits counted in the process.
+sed '/^\[redis\]/,/^url = /d' "$work/proxy.toml" >"$work/proxy-mem.toml"
+RUST_LOG=warn,nexmo_proxy::server=info ./target/release/nexmo-proxy --config "$work/proxy-mem.toml" >"$work/proxy-mem.log" 2>&1 &
+pids+=($!)
+wait_for "$work/proxy-mem.log" "listening on"
+proxy_mem=$(grep -o 'http://[0-9.:]*' "$work/proxy-mem.log" | tail -1)
+grep -q "limiter: in-process" "$work/proxy-mem.log" || { echo "proxy-mem is not in-process" >&2; exit 1; }
+# Numbers of every region, the last digits varied: no two requests alike.
+benches/numbers.py 5000 >"$work/numbers.txt"
 if [ -n "${BEFORE:-}" ]; then
   RUST_LOG=warn,nexmo_proxy::server=info "$BEFORE" --config "$work/proxy.toml" >"$work/proxy-before.log" 2>&1 &
   pids+=($!)
@@ -88,9 +98,9 @@ if [ -n "${BEFORE:-}" ]; then
   proxy_before=$(grep -o 'http://[0-9.:]*' "$work/proxy-before.log" | tail -1)
 fi
 
-run() { # name url
+run() { # name url [wrk script]
   local out
-  out=$(wrk -t2 -c"$CONNS" -d"${DUR}s" --latency "$2")
+  out=$(NUMBERS="$work/numbers.txt" wrk -t2 -c"$CONNS" -d"${DUR}s" --latency ${3:+-s "$3"} "$2")
   local rps p50 p99
   rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
@@ -102,6 +112,8 @@ run() { # name url
 results=()
 results+=("$(run "baseline (fake-nexmo fixed JSON)" "$fake/sms/json")")
 results+=("$(run "/validate_number/ (+49 mobile)" "$proxy/validate_number/?number=%2B4917612345678")")
+results+=("$(run "/validate_number/ (5000 numbers of every region), in process" "$proxy_mem" benches/varied.lua)")
+results+=("$(run "/validate_number/ (5000 numbers of every region), Redis" "$proxy" benches/varied.lua)")
 results+=("$(run "/message/ (Redis limit + fake Nexmo)" "$proxy/message/?receiver=%2B4917612345678")")
 # A flood its per-IP limit refuses, without and with the access log,
 # interleaved (off, on, off) so drift shows.
