@@ -299,7 +299,10 @@ async fn a_client_over_its_limit_is_refused_before_its_request_is_read() {
         .filter(|l| l.contains("nexmo_proxy::access]"))
         .map(str::to_string)
         .collect();
-    assert!(access[1].contains("limit_acceded +49176****5678 "), "{access:?}");
+    assert!(
+        access[1].contains("limit_acceded +49176****5678 "),
+        "{access:?}"
+    );
     assert!(access[2].contains("limit_acceded - "), "{access:?}");
     assert!(access[3].contains("limit_acceded - "), "{access:?}");
     assert_eq!(fake.received().await.len(), 1);

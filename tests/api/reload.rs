@@ -533,3 +533,70 @@ async fn nothing_changed_reads_the_same_from_a_save_and_from_sighup() {
         app.logs()
     );
 }
+
+#[actix_web::test]
+async fn a_hundred_endpoints_reload_under_load_without_a_failed_request() {
+    let fake = FakeNexmo::start();
+    let cfg = |v: u32| {
+        let mut s = format!(
+            "[nexmo]\napi_key = \"{API_KEY}\"\napi_secret = \"{API_SECRET}\"\nurl = \"{}\"\n\
+             [server]\nmax_connections_per_ip = 1000\n[defaults]\nlimits = []\n",
+            fake.sms_url()
+        );
+        for i in 0..100 {
+            s.push_str(&format!(
+                "[[endpoint]]\npath = \"/e{i}/\"\nsender = \"V{v}\"\nmessage = \"e{i} v{v}\"\n"
+            ));
+        }
+        s
+    };
+    let app = TestApp::spawn(&cfg(1));
+    let path = app.config.clone();
+    let stop = Instant::now() + Duration::from_millis(3000);
+    let writer = async {
+        for v in 2..=3 {
+            actix_web::rt::time::sleep(Duration::from_millis(700)).await;
+            write_by_rename(&path, &cfg(v));
+        }
+    };
+    let app = &app;
+    let clients = join_all((0..8).map(|c| async move {
+        let mut n = 0;
+        while Instant::now() < stop {
+            let e = (c * 13 + n * 7) % 100;
+            let a = app.get(&format!("/e{e}/?receiver=%2B4917612345678")).await;
+            assert_eq!(
+                (a.status, a.json()["status"].clone()),
+                (200, "ok".into()),
+                "{}",
+                a.body
+            );
+            n += 1;
+        }
+        n
+    }));
+    let (_, counts) = tokio::join!(writer, clients);
+    assert!(
+        app.wait_for_log("applied configuration generation 3"),
+        "{}",
+        app.logs()
+    );
+    let total: usize = counts.iter().sum();
+    let got = fake.received().await;
+    assert_eq!(got.len(), total);
+    // Each message whole from one generation: its sender and its text agree.
+    let mut seen = std::collections::BTreeSet::new();
+    for r in &got {
+        let (from, text) = (
+            r["params"]["from"].as_str().unwrap(),
+            r["params"]["text"].as_str().unwrap(),
+        );
+        let v = from.trim_start_matches('V');
+        assert!(text.ends_with(&format!(" v{v}")), "mixed: {from} {text}");
+        seen.insert(v.to_string());
+    }
+    assert!(
+        seen.len() >= 2,
+        "the reloads fell outside the load: {seen:?}"
+    );
+}
