@@ -65,7 +65,7 @@ impl Ctx<'_> {
             .iter()
             .zip(&checks)
             .filter(|(l, c)| self.request_keyed(**l) && !c.shadow)
-            .find_map(|(l, c)| memo.refused_for(&c.key).map(|left| (*l, left)))?;
+            .find_map(|(l, c)| memo.refused_for(&memo_key(c)).map(|left| (*l, left)))?;
         Some(self.limited(label, left))
     }
 
@@ -98,6 +98,8 @@ impl Ctx<'_> {
     pub(super) async fn admit(&self, target: Option<&Target<'_>>) -> Result<Admitted, Denied> {
         let (checks, labels) = self.checks(target);
         let limiter = &self.rt.limiter;
+        // Before the store is asked: a wait it reports runs from no earlier.
+        let asked = Instant::now();
         let (decision, local) = match limiter.decide(&checks).await {
             Ok(d) => (d, false),
             Err(e) => match self.count_redis_error().spec.on_redis_error {
@@ -131,7 +133,11 @@ impl Ctx<'_> {
                     .collect();
                 Ok(Admitted { budget, local })
             }
-            Decision::Limited { retry_after, check } => {
+            Decision::Limited {
+                retry_after,
+                check,
+                own_wait,
+            } => {
                 match (labels.get(check), checks.get(check)) {
                     (Some(&label @ (Label::Budget | Label::CountryBudget)), Some(c)) => {
                         self.count_refusal(&self.describe(label), "enforce");
@@ -145,7 +151,7 @@ impl Ctx<'_> {
                         // Remembered only from the shared store's answer:
                         // a local fallback counts a share of each max.
                         if self.request_keyed(label) && !local {
-                            self.rt.refused.note(&c.key, retry_after);
+                            self.rt.refused.note(&memo_key(c), asked + own_wait);
                         }
                         Err(self.limited(label, retry_after))
                     }
@@ -366,6 +372,12 @@ impl Ctx<'_> {
             pinned: matches!(rule.per, Per::Endpoint | Per::Country),
         })
     }
+}
+
+/// A remembered refusal is the counter's and its `max`: global rules of
+/// several endpoints share a counter but may have different maxima.
+fn memo_key(c: &Check) -> String {
+    format!("{}|{}", c.key, c.max)
 }
 
 fn budget_check(key: String, max: u64, b: &Budget, t: &Target) -> Check {

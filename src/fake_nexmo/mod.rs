@@ -43,7 +43,7 @@ pub const MAGIC: &[(&str, &str)] = &[
     ),
     (
         "98",
-        "accepted and billed, then the connection closes mid-reply",
+        "accepted and billed, then the connection closes before the reply is complete",
     ),
 ];
 

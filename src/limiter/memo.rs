@@ -48,9 +48,9 @@ impl RefusalMemo {
         }
     }
 
-    /// `key` was refused by the full decision for `retry_after`.
-    pub(crate) fn note(&self, key: &str, retry_after: Duration) {
-        let until = Instant::now() + retry_after;
+    /// `key` was refused by the full decision until `until` (its counter's
+    /// end, counted from before the store was asked, so never later).
+    pub(crate) fn note(&self, key: &str, until: Instant) {
         let mut map = self.until.lock().unwrap_or_else(|e| e.into_inner());
         map.put(key.to_string(), until);
     }
@@ -69,7 +69,7 @@ mod tests {
     fn a_refusal_is_remembered_until_its_window_ends() {
         let memo = RefusalMemo::default();
         assert_eq!(memo.refused_for("k"), None);
-        memo.note("k", Duration::from_millis(40));
+        memo.note("k", Instant::now() + Duration::from_millis(40));
         let left = memo.refused_for("k").unwrap();
         assert!(left <= Duration::from_millis(40) && !left.is_zero());
         assert_eq!(memo.refused_for("other"), None);
@@ -82,7 +82,7 @@ mod tests {
     fn it_stays_bounded() {
         let memo = RefusalMemo::default();
         for i in 0..CAPACITY + 10 {
-            memo.note(&format!("k{i}"), Duration::from_secs(60));
+            memo.note(&format!("k{i}"), Instant::now() + Duration::from_secs(60));
         }
         assert_eq!(memo.len(), CAPACITY);
         assert_eq!(memo.refused_for("k0"), None, "the oldest is forgotten");

@@ -172,7 +172,7 @@ impl MemoryLimiter {
         for (_, shard) in &mut locked.0 {
             reclaim(shard, now);
         }
-        let mut refused: Option<(usize, Duration)> = None;
+        let mut refused: Option<(usize, Duration, Duration)> = None;
         let mut shadow_refused = Vec::new();
         for (i, (c, &(s, h))) in checks.iter().zip(&slots).enumerate() {
             // `get`: a counter in use, even a refusing one, is recent.
@@ -184,13 +184,17 @@ impl MemoryLimiter {
                     let wait = win
                         .filter(|w| w.expires > now)
                         .map_or(c.window, |w| w.expires - now);
-                    let (first, longest) = refused.unwrap_or((i, Duration::ZERO));
-                    refused = Some((first, longest.max(wait)));
+                    let (first, longest, own) = refused.unwrap_or((i, Duration::ZERO, wait));
+                    refused = Some((first, longest.max(wait), own));
                 }
             }
         }
-        if let Some((check, retry_after)) = refused {
-            return Decision::Limited { retry_after, check };
+        if let Some((check, retry_after, own_wait)) = refused {
+            return Decision::Limited {
+                retry_after,
+                check,
+                own_wait,
+            };
         }
         let mut evicted = 0;
         for (c, &(s, h)) in checks.iter().zip(&slots) {
@@ -279,7 +283,8 @@ mod tests {
             l.decide_at(&c, t0),
             Decision::Limited {
                 retry_after: Duration::from_secs(60),
-                check: 0
+                check: 0,
+                own_wait: Duration::from_secs(60),
             }
         );
         assert_eq!(

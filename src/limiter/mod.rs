@@ -47,9 +47,15 @@ pub(crate) enum Decision {
     /// Admitted; `shadow_refused` lists the shadow checks (by index) that
     /// would have refused.
     Allowed { shadow_refused: Vec<usize> },
-    /// Refused by check `check` (the first enforcing one that refused); the
-    /// earliest time a retry can succeed.
-    Limited { retry_after: Duration, check: usize },
+    /// Refused by check `check` (the first enforcing one that refused);
+    /// `retry_after`: the earliest time a retry can succeed (the longest
+    /// wait of all refusing checks); `own_wait`: when `check`'s own
+    /// counter ends.
+    Limited {
+        retry_after: Duration,
+        check: usize,
+        own_wait: Duration,
+    },
 }
 
 impl Decision {

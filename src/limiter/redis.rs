@@ -22,9 +22,10 @@ pub(crate) const PROBE_INTERVAL: Duration = Duration::from_millis(500);
 /// KEYS: counters. ARGV, five per key: kind (0 count, 1 distinct), max,
 /// window in ms, cost or member, shadow (0/1).
 /// Returns {1, 0, -1, shadow indices...} when admitted (all counters
-/// bumped), else {0, wait ms, index of the first refusing check}.
+/// bumped), else {0, longest wait ms, index of the first refusing check,
+/// that check's own wait ms}.
 const DECIDE: &str = r#"
-local wait, first = 0, 0
+local wait, first, own = 0, 0, 0
 local shadow = {}
 for i = 1, #KEYS do
   local b = (i - 1) * 5
@@ -45,11 +46,11 @@ for i = 1, #KEYS do
         ttl = tonumber(win)
       end
       if ttl > wait then wait = ttl end
-      if first == 0 then first = i end
+      if first == 0 then first, own = i, ttl end
     end
   end
 end
-if first > 0 then return {0, wait, first - 1} end
+if first > 0 then return {0, wait, first - 1, own} end
 for i = 1, #KEYS do
   local b = (i - 1) * 5
   if ARGV[b + 1] == '0' then
@@ -249,9 +250,10 @@ impl RedisLimiter {
                 [1, _, _, shadow @ ..] => Ok(Decision::Allowed {
                     shadow_refused: shadow.iter().map(|&i| i as usize).collect(),
                 }),
-                [0, wait, check, ..] => Ok(Decision::Limited {
+                [0, wait, check, own, ..] => Ok(Decision::Limited {
                     retry_after: Duration::from_millis((*wait).max(1) as u64),
                     check: *check as usize,
+                    own_wait: Duration::from_millis((*own).max(1) as u64),
                 }),
                 other => Err(LimiterError::Redis(format!(
                     "unexpected script reply {other:?}"

@@ -157,19 +157,43 @@ async fn redis_restarted_mid_load_loses_and_doubles_nothing() {
     let mut redis = Redis::start();
     let app = TestApp::spawn(&redis_config(&fake, &redis));
     let port = redis.port;
-    let running = load(&app, 0, 200, 8);
+    let restarted = std::cell::Cell::new(false);
+    // Rounds of 8 sends until 5 rounds after the restart, however long
+    // the restart takes.
+    let running = async {
+        let (mut answers, mut first, mut after) = (Vec::new(), 0, 0);
+        while after < 5 {
+            let done = restarted.get();
+            answers.extend(load(&app, first, 8, 8).await);
+            first += 8;
+            after += usize::from(done);
+            assert!(first < 10_000, "the restart never finished");
+        }
+        answers
+    };
     let restart = async {
         actix_web::rt::time::sleep(Duration::from_millis(150)).await;
         redis.stop();
         actix_web::rt::time::sleep(Duration::from_millis(300)).await;
         redis.restart();
         assert_eq!(redis.port, port);
+        restarted.set(true);
     };
-    let (answers, ()) = tokio::join!(running, restart);
+    let (mut answers, ()) = tokio::join!(running, restart);
     let refused = answers.iter().filter(|a| a.1 == 503).count();
-    // The restart fell inside the load (else this test proves nothing).
     assert!(refused > 0, "Redis was never found down");
-    assert!(refused < answers.len(), "nothing was sent");
+    // And sends again once it is back (the breaker probes every 500 ms).
+    let back = Instant::now();
+    loop {
+        let again = load(&app, 20_000 + answers.len(), 1, 1).await;
+        let ok = again[0].2["status"] == "ok";
+        answers.extend(again);
+        if ok {
+            break;
+        }
+        assert!(back.elapsed() < Duration::from_secs(3), "not back");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
     sent_exactly_the_admitted(&fake, &answers, Duration::from_secs(2)).await;
     assert!(!app.logs().contains("panicked"), "{}", app.logs());
 }
@@ -189,13 +213,26 @@ async fn a_configuration_replaced_by_garbage_under_load_keeps_serving() {
         "[nexmo]\napi_key = 12\n[[endpoint]]\npath = 5\n",
         "",
     ];
-    let running = load(&app, 0, 160, 8);
     let config = app.config.clone();
+    let vandalised = std::cell::Cell::new(false);
+    // Rounds of 8 sends from before the first write until after the last
+    // has been read (the watcher waits 200 ms for writes to settle).
+    let running = async {
+        let (mut answers, mut first) = (Vec::new(), 0);
+        while !vandalised.get() {
+            answers.extend(load(&app, first, 8, 8).await);
+            first += 8;
+        }
+        answers
+    };
     let vandal = async {
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
         for g in garbage {
             std::fs::write(&config, g).unwrap();
             actix_web::rt::time::sleep(Duration::from_millis(100)).await;
         }
+        actix_web::rt::time::sleep(Duration::from_millis(400)).await;
+        vandalised.set(true);
     };
     let (answers, ()) = tokio::join!(running, vandal);
     for (to, status, j, _) in &answers {

@@ -332,3 +332,64 @@ async fn a_trusted_number_is_read_even_from_a_client_over_its_limit() {
     let trusted = app.get("/m/?receiver=%2B4917699999999").await.json();
     assert_eq!(trusted["status"], "ok", "{trusted}");
 }
+
+/// A remembered refusal lasts as long as its own counter, not the longest
+/// of the rules that refused beside it; and a global counter remembered
+/// under one endpoint's `max` does not refuse another endpoint's larger one.
+async fn remembered_refusals_are_the_counters_own(redis: Option<&Redis>) {
+    let fake = FakeNexmo::start();
+    let redis = redis
+        .map(|r| format!("[redis]\nurl = \"{}\"\ntimeout = \"5s\"\n", r.url()))
+        .unwrap_or_default();
+    let app = TestApp::spawn(&format!(
+        "{redis}{}[defaults]\nlimits = []\n\
+         [[endpoint]]\npath = \"/m/\"\nsender = \"A\"\nmessage = \"x\"\n\
+         limits = [{{ per = \"ip\", max = 1, window = \"1s\" }}, {{ per = \"number\", max = 1, window = \"1h\" }}]\n\
+         [[endpoint]]\npath = \"/a/\"\nsender = \"A\"\nmessage = \"x\"\n\
+         limits = [{{ per = \"ip\", max = 1, window = \"1h\", scope = \"global\" }}]\n\
+         [[endpoint]]\npath = \"/b/\"\nsender = \"A\"\nmessage = \"x\"\n\
+         limits = [{{ per = \"ip\", max = 5, window = \"1h\", scope = \"global\" }}]\n",
+        crate::common::nexmo_table(&fake)
+    ));
+    let to = |n: u32| format!("/m/?receiver=%2B49176123456{n:02}");
+    assert_eq!(app.get(&to(1)).await.json()["status"], "ok");
+    // Both rules refuse: the answer waits for the longer (the number's
+    // hour), the client's own counter ends within the second.
+    let a = app.get(&to(1)).await.json();
+    assert_eq!(a["error"], "limit_acceded");
+    assert!(a["retry_after"].as_u64().unwrap() > 3000, "{a}");
+    let start = std::time::Instant::now();
+    loop {
+        let a = app.get(&to(2)).await.json();
+        if a["status"] == "ok" {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "still refused: {a}"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    // One global counter, two maxima: refused at 1 on /a/, admitted on /b/.
+    assert_eq!(
+        app.get("/a/?receiver=%2B4917612345603").await.json()["status"],
+        "ok"
+    );
+    for _ in 0..2 {
+        let a = app.get("/a/?receiver=%2B4917612345604").await.json();
+        assert_eq!(a["error"], "limit_acceded", "{a}");
+    }
+    let b = app.get("/b/?receiver=%2B4917612345605").await.json();
+    assert_eq!(b["status"], "ok", "{b}");
+}
+
+#[actix_web::test]
+async fn remembered_refusals_are_the_counters_own_in_process() {
+    remembered_refusals_are_the_counters_own(None).await;
+}
+
+#[actix_web::test]
+async fn remembered_refusals_are_the_counters_own_through_redis() {
+    let redis = Redis::start();
+    remembered_refusals_are_the_counters_own(Some(&redis)).await;
+}
