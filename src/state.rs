@@ -118,14 +118,11 @@ fn demo_page(settings: &Settings) -> DemoPage {
         _ => None,
     });
     let status = settings.message_status.as_ref().map(|e| e.path.as_str());
-    let n = &settings.nexmo;
-    // A send waits for a slot and Nexmo, and again for its one retry.
-    let longest = 2 * (n.max_queue_wait + n.timeout) + std::time::Duration::from_secs(1);
     DemoPage::new(&PageConfig::new(
         send,
         &settings.validation.path,
         status,
-        longest,
+        settings.nexmo.longest_send(),
     ))
 }
 

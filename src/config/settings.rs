@@ -147,6 +147,14 @@ pub(crate) struct NexmoSettings {
     pub(crate) max_queue_wait: Duration,
 }
 
+impl NexmoSettings {
+    /// The longest a send can take: its slot and `timeout`, and when Nexmo
+    /// throttles it, up to 1 s and both again (its one retry).
+    pub(crate) fn longest_send(&self) -> Duration {
+        (self.max_queue_wait + self.timeout) * 2 + Duration::from_secs(1)
+    }
+}
+
 impl Default for NexmoSettings {
     fn default() -> Self {
         NexmoSettings {

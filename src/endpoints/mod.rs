@@ -95,6 +95,12 @@ pub(crate) async fn dispatch(
     let endpoint = if demo.is_some() { "/".into() } else { endpoint };
     let mut client = None;
     let (reply, callback, page) = match demo {
+        // Already answered 429 at accept; the client was told to retry.
+        _ if req.conn_data::<RefusedAtAccept>().is_some() => (
+            Reply::error(ErrorCode::TooManyRequests).retry_after(1),
+            None,
+            None,
+        ),
         Some(page) => demo_page(&req, page),
         None => {
             let (reply, callback) =
@@ -135,10 +141,6 @@ fn demo_page(
     req: &HttpRequest,
     page: &Arc<DemoPage>,
 ) -> (Reply, Option<Callback>, Option<Arc<DemoPage>>) {
-    if req.conn_data::<RefusedAtAccept>().is_some() {
-        let reply = Reply::error(ErrorCode::TooManyRequests).retry_after(1);
-        return (reply, None, None);
-    }
     match *req.method() {
         Method::GET | Method::HEAD => (Reply::ok(), None, Some(page.clone())),
         _ => {
@@ -157,13 +159,6 @@ async fn answer(
     spec: Option<Arc<EndpointSpec>>,
     client: &mut Option<IpAddr>,
 ) -> (Reply, Option<Callback>) {
-    if req.conn_data::<RefusedAtAccept>().is_some() {
-        // Already answered 429 at accept; the client was told to retry.
-        return (
-            Reply::error(ErrorCode::TooManyRequests).retry_after(1),
-            None,
-        );
-    }
     let query_callback = params::query_value(req.query_string(), "callback");
     let callback = Callback::parse(query_callback.as_deref());
     let Some(spec) = spec else {

@@ -249,8 +249,7 @@ fn refuse_masks(raw: &RawConfig, p: &mut Problems) {
 /// throttles it, wait up to 1 s and do both again (its one retry): a
 /// shorter drain can cut it off after Nexmo was asked.
 fn check_shutdown(raw: &RawConfig, warnings: &mut Vec<String>) {
-    let n = &raw.nexmo;
-    let longest = (n.max_queue_wait + n.timeout) * 2 + std::time::Duration::from_secs(1);
+    let longest = raw.nexmo.longest_send();
     let drain = raw.server.shutdown_timeout;
     if drain < longest {
         warnings.push(format!(
