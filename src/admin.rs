@@ -115,13 +115,13 @@ async fn budgets(rt: &crate::state::Runtime, m: &crate::metrics::Metrics) {
                 endpoint: e.path.clone(),
                 country: country.map_or_else(|| "all".into(), |c| c.to_string()),
             };
-            series.push((labels, b.counter(&e.path, country), max));
+            series.push((labels, (e.shard(), b.counter(&e.path, country)), max));
         }
     }
     // While requests already find Redis down, a scrape need not wait for
     // it too.
     let degraded = rt.limiter.redis_degraded().is_some_and(|(now, _)| now);
-    let keys: Vec<String> = series.iter().map(|s| s.1.clone()).collect();
+    let keys: Vec<(&str, String)> = series.iter().map(|s| s.1.clone()).collect();
     let counts = match series.is_empty() || degraded {
         true => None,
         false => rt.limiter.peek_pinned(&keys).await.ok(),

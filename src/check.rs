@@ -84,18 +84,7 @@ impl fmt::Display for Settings {
                 n.max_receipts
             )?;
         }
-        match &self.redis {
-            Some(r) => writeln!(
-                f,
-                "limiter: redis (url {}, timeout {:?}, pool {})",
-                r.url, r.timeout, r.pool_size
-            )?,
-            None => writeln!(
-                f,
-                "limiter: in-process (at most {} counters)",
-                self.limits.max_keys
-            )?,
-        }
+        limiter(f, self)?;
         match &self.geoip {
             GeoipSource::Bundled => writeln!(f, "geo-ip: bundled DB-IP Lite country database")?,
             GeoipSource::File(p) => writeln!(f, "geo-ip: {}", p.display())?,
@@ -111,6 +100,30 @@ impl fmt::Display for Settings {
             writeln!(f, "warning: {w}")?;
         }
         Ok(())
+    }
+}
+
+/// Which limiter counts, and where.
+fn limiter(f: &mut fmt::Formatter<'_>, s: &Settings) -> fmt::Result {
+    match &s.redis {
+        Some(r) if r.cluster.is_empty() => writeln!(
+            f,
+            "limiter: redis (url {}, timeout {:?}, pool {})",
+            r.url, r.timeout, r.pool_size
+        ),
+        Some(r) => writeln!(
+            f,
+            "limiter: redis cluster ({} seed nodes, timeout {:?}, pool {}; \
+             each endpoint's counters in one slot, those with a global rule all in one)",
+            r.cluster.len(),
+            r.timeout,
+            r.pool_size
+        ),
+        None => writeln!(
+            f,
+            "limiter: in-process (at most {} counters)",
+            s.limits.max_keys
+        ),
     }
 }
 

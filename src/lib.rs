@@ -34,7 +34,8 @@
 //!   `metrics` (what Prometheus scrapes), `logging` (batched log writer,
 //!   access lines), `throttle`
 //!   (refusal log summaries), `inflight` (connections and requests in progress per
-//!   client), `tolerant`, `demo` (the example form served at `/`).
+//!   client), `tolerant`, `demo` (the example form served at `/`),
+//!   `redis_pool` (one Redis server or a cluster, for every store).
 
 mod admin;
 pub mod check;
@@ -55,6 +56,7 @@ mod params;
 pub mod phone;
 mod policy;
 mod receipts;
+mod redis_pool;
 mod reload;
 mod response;
 mod secret;

@@ -13,6 +13,7 @@ use crate::limiter::{Limiter, LimiterError, RedisLimiter, RefusalMemo};
 use crate::metrics::Metrics;
 use crate::nexmo::Shaper;
 use crate::receipts::{MemoryReceipts, ReceiptStore, RedisReceipts};
+use crate::redis_pool::{RedisPool, Target};
 use crate::throttle::LogThrottle;
 use arc_swap::ArcSwap;
 use std::collections::{BTreeMap, HashMap};
@@ -184,13 +185,14 @@ pub(crate) fn limiter(settings: &Settings) -> Result<Limiter, LimiterError> {
     Ok(match &settings.redis {
         None => Limiter::in_process(capacity),
         Some(r) => {
-            let pool = r.pool_size.get();
-            Limiter::Redis(RedisLimiter::new(
-                r.url.expose(),
-                pool,
-                r.timeout,
-                capacity,
-            )?)
+            let seeds: Vec<&str> = r.cluster.iter().map(|u| u.expose()).collect();
+            let target = match seeds.is_empty() {
+                true => Target::Node(r.url.expose()),
+                false => Target::Cluster(&seeds),
+            };
+            let pool = RedisPool::new(&target, r.pool_size.get(), r.timeout)
+                .map_err(LimiterError::Redis)?;
+            Limiter::Redis(RedisLimiter::new(pool, r.timeout, capacity))
         }
     })
 }

@@ -253,6 +253,7 @@ mod tests {
         }
         if let (Some(a), Some(b)) = (&loaded.redis, &mut again.redis) {
             b.url.clone_from(&a.url);
+            b.cluster.clone_from(&a.cluster);
         }
         again.nexmo.dlr_url.clone_from(&loaded.nexmo.dlr_url);
         assert_eq!(again, loaded, "{}:\n{printed}", file.display());

@@ -183,6 +183,10 @@ pub(crate) struct RedisSettings {
     /// May carry a password (`redis://:pw@host/0`), hence a `Secret`.
     #[serde(serialize_with = "values::write_redis_url")]
     pub(crate) url: Secret,
+    /// Seed nodes of a Redis Cluster (`redis://host:port`, each may carry
+    /// a password). When set, `url` is left at its default and unused.
+    #[serde(serialize_with = "values::write_redis_urls")]
+    pub(crate) cluster: Vec<Secret>,
     #[serde(
         deserialize_with = "values::timeout",
         serialize_with = "values::write_duration"
@@ -199,7 +203,10 @@ impl RedisSettings {
     /// Whether a limiter built for `self` can serve `other` (so counters
     /// survive a reload that changes only how failures are answered).
     pub(crate) fn same_store(&self, other: &RedisSettings) -> bool {
-        self.url == other.url && self.timeout == other.timeout && self.pool_size == other.pool_size
+        self.url == other.url
+            && self.cluster == other.cluster
+            && self.timeout == other.timeout
+            && self.pool_size == other.pool_size
     }
 }
 
@@ -207,6 +214,7 @@ impl Default for RedisSettings {
     fn default() -> Self {
         RedisSettings {
             url: Secret::new("redis://127.0.0.1:6379/0"),
+            cluster: Vec::new(),
             timeout: Duration::from_millis(250),
             pool_size: NonZeroUsize::MIN.saturating_add(7),
             on_error: None,
@@ -342,6 +350,19 @@ pub(crate) struct EndpointSpec {
     pub(crate) destinations: Option<DestinationPolicy>,
     pub(crate) budget: Option<Budget>,
     pub(crate) kind: EndpointKind,
+}
+
+impl EndpointSpec {
+    /// Where its counters are kept together: in a Redis Cluster, the hash
+    /// tag of every key it decides at once. Its path, or `*` when it has a
+    /// global rule: a counter shared with other endpoints is decided with
+    /// each one's own, so all of them must share one slot.
+    pub(crate) fn shard(&self) -> &str {
+        match self.limits.iter().any(|r| r.global) {
+            true => "*",
+            false => &self.path,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -185,6 +185,14 @@ pub(crate) fn write_redis_url<S: Serializer>(
     s.serialize_str(&masked_url(url.expose()))
 }
 
+/// For `serialize_with`: Redis Cluster seeds, credentials masked.
+pub(crate) fn write_redis_urls<S: Serializer>(
+    urls: &[crate::secret::Secret],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_seq(urls.iter().map(|u| masked_url(u.expose())))
+}
+
 /// For `serialize_with`: `dlr_url`, credentials masked (a token in its
 /// query proves a receipt came from our own URL).
 pub(crate) fn write_dlr_url<S: Serializer>(url: &Option<String>, s: S) -> Result<S::Ok, S::Error> {

@@ -100,7 +100,7 @@ impl Ctx<'_> {
         let limiter = &self.rt.limiter;
         // Before the store is asked: a wait it reports runs from no earlier.
         let asked = Instant::now();
-        let (decision, local) = match limiter.decide(&checks).await {
+        let (decision, local) = match limiter.decide(self.spec.shard(), &checks).await {
             Ok(d) => (d, false),
             Err(e) => match self.count_redis_error().spec.on_redis_error {
                 OnRedisError::Deny => {
@@ -177,7 +177,7 @@ impl Ctx<'_> {
                 l.release(&self.local_share(&budget));
             }
         } else {
-            self.rt.limiter.release(&budget).await;
+            self.rt.limiter.release(self.spec.shard(), &budget).await;
         }
     }
 

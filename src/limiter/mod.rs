@@ -95,25 +95,32 @@ impl Limiter {
         }
     }
 
-    pub(crate) async fn decide(&self, checks: &[Check]) -> Result<Decision, LimiterError> {
+    /// Decides `checks` in one step. They are counters of one `shard`
+    /// (an endpoint's, or every endpoint's with a global rule): in a Redis
+    /// Cluster, one slot.
+    pub(crate) async fn decide(
+        &self,
+        shard: &str,
+        checks: &[Check],
+    ) -> Result<Decision, LimiterError> {
         if checks.is_empty() {
             return Ok(Decision::allowed());
         }
         match self {
             Limiter::Memory(m) => Ok(m.decide(checks)),
-            Limiter::Redis(r) => r.decide(checks).await,
+            Limiter::Redis(r) => r.decide(shard, checks).await,
         }
     }
 
     /// Gives back what `checks` consumed (a budget reservation for a message
     /// Nexmo refused). Best effort: a failure is logged, not returned.
-    pub(crate) async fn release(&self, checks: &[Check]) {
+    pub(crate) async fn release(&self, shard: &str, checks: &[Check]) {
         if checks.is_empty() {
             return;
         }
         match self {
             Limiter::Memory(m) => m.release(checks),
-            Limiter::Redis(r) => r.release(checks).await,
+            Limiter::Redis(r) => r.release(shard, checks).await,
         }
     }
 
@@ -125,10 +132,14 @@ impl Limiter {
         }
     }
 
-    /// The counts of pinned counters (budgets), without counting anything.
-    pub(crate) async fn peek_pinned(&self, keys: &[String]) -> Result<Vec<u64>, LimiterError> {
+    /// The counts of pinned counters (budgets; shard and key), without
+    /// counting anything.
+    pub(crate) async fn peek_pinned(
+        &self,
+        keys: &[(&str, String)],
+    ) -> Result<Vec<u64>, LimiterError> {
         match self {
-            Limiter::Memory(m) => Ok(keys.iter().map(|k| m.peek_pinned(k)).collect()),
+            Limiter::Memory(m) => Ok(keys.iter().map(|(_, k)| m.peek_pinned(k)).collect()),
             Limiter::Redis(r) => r.peek(keys).await,
         }
     }

@@ -10,9 +10,8 @@
 //! change of state is logged once each way.
 
 use super::{Check, CheckKind, Decision, LimiterError, MemoryLimiter};
-use deadpool_redis::redis::aio::MultiplexedConnection;
+use crate::redis_pool::{RedisPool, Shared};
 use deadpool_redis::redis::Script;
-use deadpool_redis::{Config, Connection, Pool, Runtime};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -87,7 +86,7 @@ struct Health {
 
 #[derive(Clone)]
 pub(crate) struct RedisLimiter {
-    pool: Pool,
+    pool: RedisPool,
     timeout: Duration,
     decide: Arc<Script>,
     release: Arc<Script>,
@@ -96,31 +95,14 @@ pub(crate) struct RedisLimiter {
     /// One multiplexed connection shared by all requests: checking one out
     /// of the pool per request costs an extra round trip (UNWATCH + PING).
     /// Dropped on any error, so the next request connects afresh.
-    shared: Arc<Mutex<Option<MultiplexedConnection>>>,
+    shared: Arc<Mutex<Option<Shared>>>,
 }
 
 impl RedisLimiter {
-    /// Builds the pool; connections are opened on first use, inside the
-    /// server's runtime (a connection made in a throwaway runtime dies with it).
     /// `local_capacity` bounds the in-process stand-in used while Redis is
     /// down (`on_redis_error = "local"`).
-    pub(crate) fn new(
-        url: &str,
-        pool_size: usize,
-        timeout: Duration,
-        local_capacity: usize,
-    ) -> Result<RedisLimiter, LimiterError> {
-        let pool = Config::from_url(url)
-            .builder()
-            .map_err(|e| LimiterError::Redis(redact(&e.to_string(), url)))?
-            .max_size(pool_size)
-            .wait_timeout(Some(timeout))
-            .create_timeout(Some(timeout))
-            .recycle_timeout(Some(timeout))
-            .runtime(Runtime::Tokio1)
-            .build()
-            .map_err(|e| LimiterError::Redis(redact(&e.to_string(), url)))?;
-        Ok(RedisLimiter {
+    pub(crate) fn new(pool: RedisPool, timeout: Duration, local_capacity: usize) -> RedisLimiter {
+        RedisLimiter {
             pool,
             timeout,
             decide: Arc::new(Script::new(DECIDE)),
@@ -128,7 +110,7 @@ impl RedisLimiter {
             health: Arc::new(Mutex::new(Health::default())),
             local: Arc::new(MemoryLimiter::new(local_capacity)),
             shared: Arc::new(Mutex::new(None)),
-        })
+        }
     }
 
     pub(crate) fn local(&self) -> &MemoryLimiter {
@@ -160,17 +142,15 @@ impl RedisLimiter {
         }
     }
 
-    /// The counts of `keys` (0 for an absent one), in one `MGET` within
-    /// the timeout; like `ping`, it leaves the breaker alone.
-    pub(crate) async fn peek(&self, keys: &[String]) -> Result<Vec<u64>, LimiterError> {
+    /// The counts of `keys` (shard and key; 0 for an absent one), in one
+    /// `MGET` within the timeout (in a cluster, one per slot, sent by the
+    /// client); like `ping`, it leaves the breaker alone.
+    pub(crate) async fn peek(&self, keys: &[(&str, String)]) -> Result<Vec<u64>, LimiterError> {
+        let keys: Vec<_> = keys.iter().map(|(s, k)| self.pool.key(s, k)).collect();
         let work = async {
-            let mut conn = self
-                .pool
-                .get()
-                .await
-                .map_err(|e| LimiterError::Redis(e.to_string()))?;
+            let mut conn = self.pool.get().await.map_err(LimiterError::Redis)?;
             let counts: Vec<Option<u64>> = deadpool_redis::redis::cmd("MGET")
-                .arg(keys)
+                .arg(&keys)
                 .query_async(&mut conn)
                 .await
                 .map_err(|e| LimiterError::Redis(e.to_string()))?;
@@ -182,11 +162,16 @@ impl RedisLimiter {
     }
 
     /// The pool and timeout, for other stores on the same Redis.
-    pub(crate) fn pool(&self) -> (Pool, Duration) {
+    pub(crate) fn pool(&self) -> (RedisPool, Duration) {
         (self.pool.clone(), self.timeout)
     }
 
-    pub(crate) async fn decide(&self, checks: &[Check]) -> Result<Decision, LimiterError> {
+    /// Decides `checks`, counters of `shard` (see `RedisPool::key`).
+    pub(crate) async fn decide(
+        &self,
+        shard: &str,
+        checks: &[Check],
+    ) -> Result<Decision, LimiterError> {
         {
             let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
             if let Some((since, retry_at)) = health.down {
@@ -200,12 +185,12 @@ impl RedisLimiter {
                 health.down = Some((since, now + self.timeout + PROBE_INTERVAL));
             }
         }
-        let result = self.run_decide(checks).await;
+        let result = self.run_decide(shard, checks).await;
         self.note(&result);
         result
     }
 
-    async fn connection(&self) -> Result<MultiplexedConnection, LimiterError> {
+    async fn connection(&self) -> Result<Shared, LimiterError> {
         if let Some(c) = self
             .shared
             .lock()
@@ -214,12 +199,7 @@ impl RedisLimiter {
         {
             return Ok(c.clone());
         }
-        let c = Connection::take(
-            self.pool
-                .get()
-                .await
-                .map_err(|e| LimiterError::Redis(e.to_string()))?,
-        );
+        let c = self.pool.shared().await.map_err(LimiterError::Redis)?;
         *self.shared.lock().unwrap_or_else(|e| e.into_inner()) = Some(c.clone());
         Ok(c)
     }
@@ -228,12 +208,12 @@ impl RedisLimiter {
         *self.shared.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
-    async fn run_decide(&self, checks: &[Check]) -> Result<Decision, LimiterError> {
+    async fn run_decide(&self, shard: &str, checks: &[Check]) -> Result<Decision, LimiterError> {
         let work = async {
             let mut conn = self.connection().await?;
             let mut inv = self.decide.prepare_invoke();
             for c in checks {
-                inv.key(&c.key);
+                inv.key(self.pool.key(shard, &c.key).as_ref());
                 match &c.kind {
                     CheckKind::Count { cost } => inv.arg(0).arg(c.max).arg(window_ms(c)).arg(*cost),
                     CheckKind::Distinct { member } => {
@@ -295,13 +275,13 @@ impl RedisLimiter {
         }
     }
 
-    pub(crate) async fn release(&self, checks: &[Check]) {
+    pub(crate) async fn release(&self, shard: &str, checks: &[Check]) {
         let work = async {
             let mut conn = self.connection().await.map_err(|e| e.to_string())?;
             let mut inv = self.release.prepare_invoke();
             for c in checks {
                 if let CheckKind::Count { cost } = c.kind {
-                    inv.key(&c.key).arg(cost);
+                    inv.key(self.pool.key(shard, &c.key).as_ref()).arg(cost);
                 }
             }
             inv.invoke_async::<i64>(&mut conn)
@@ -318,13 +298,4 @@ impl RedisLimiter {
 
 fn window_ms(c: &Check) -> u64 {
     c.window.as_millis().max(1) as u64
-}
-
-/// Errors from URL parsing may quote the URL, and with it a password.
-fn redact(msg: &str, url: &str) -> String {
-    if url.is_empty() {
-        msg.to_string()
-    } else {
-        msg.replace(url, "(redis url)")
-    }
 }

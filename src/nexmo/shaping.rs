@@ -8,8 +8,8 @@
 //! once; waiting would only make it fail later. While Redis fails, each
 //! instance shapes alone at `max_rps / redis.expected_instances`.
 
+use crate::redis_pool::RedisPool;
 use deadpool_redis::redis::Script;
-use deadpool_redis::Pool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -60,7 +60,7 @@ pub(crate) struct Shaper {
 
 #[derive(Clone)]
 struct RedisSlots {
-    pool: Pool,
+    pool: RedisPool,
     timeout: Duration,
     key: String,
     script: Arc<Script>,
@@ -81,7 +81,12 @@ impl Shaper {
     }
 
     /// Shared through Redis, per API key (`key_id`, never the key itself).
-    pub(crate) fn redis(pool: Pool, timeout: Duration, key_id: &str, instances: u32) -> Shaper {
+    pub(crate) fn redis(
+        pool: RedisPool,
+        timeout: Duration,
+        key_id: &str,
+        instances: u32,
+    ) -> Shaper {
         Shaper {
             redis: Some(RedisSlots {
                 pool,
@@ -163,7 +168,7 @@ impl RedisSlots {
         max_wait: Duration,
     ) -> Result<Option<Duration>, String> {
         let work = async {
-            let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
+            let mut conn = self.pool.get().await?;
             let r: Vec<i64> = self
                 .script
                 .key(&self.key)

@@ -2,15 +2,17 @@
 //! key (`nexmo-proxy:dlr:{<id>}:send` = "sent_ms parts id1 id2 ...", on
 //! every part of the send) and a part hash (`nexmo-proxy:dlr:{<id>}:part`),
 //! both with the receipt TTL (a part whose send is unknown: `ORPHAN_TTL`).
-//! The braces keep one id's keys in one Redis Cluster slot. A receipt is
+//! The braces keep one id's keys in one Redis Cluster slot (the parts of
+//! one send are in several, so a cluster is sent their commands apart). A
+//! receipt is
 //! applied by a script, so two instances receiving receipts for one part at
 //! once cannot put an intermediate state over a final one.
 
 use super::{
     aggregate, DlrStatus, PartState, Receipt, SendRecord, SendState, StoreError, ORPHAN_TTL,
 };
+use crate::redis_pool::{Pooled, RedisPool};
 use deadpool_redis::redis::{self, Script};
-use deadpool_redis::Pool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,13 +38,13 @@ fn part_key(id: &str) -> String {
 
 #[derive(Clone)]
 pub(crate) struct RedisReceipts {
-    pool: Pool,
+    pool: RedisPool,
     timeout: Duration,
     record: Arc<Script>,
 }
 
 impl RedisReceipts {
-    pub(crate) fn new(pool: Pool, timeout: Duration) -> RedisReceipts {
+    pub(crate) fn new(pool: RedisPool, timeout: Duration) -> RedisReceipts {
         RedisReceipts {
             pool,
             timeout,
@@ -59,11 +61,33 @@ impl RedisReceipts {
             .map_err(|_| StoreError::Timeout(self.timeout))?
     }
 
-    async fn connection(&self) -> Result<deadpool_redis::Connection, StoreError> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| StoreError::Redis(e.to_string()))
+    async fn connection(&self) -> Result<Pooled, StoreError> {
+        self.pool.get().await.map_err(StoreError::Redis)
+    }
+
+    /// Sends `pipes`, one per slot: in one round trip to one server, one
+    /// after another to a cluster. The replies of all, in order.
+    async fn pipelines<T: redis::FromRedisValue>(
+        &self,
+        conn: &mut Pooled,
+        pipes: Vec<redis::Pipeline>,
+    ) -> Result<Vec<T>, StoreError> {
+        let redis_err = |e: redis::RedisError| StoreError::Redis(e.to_string());
+        if !self.pool.is_cluster() {
+            let mut all = redis::pipe();
+            for p in &pipes {
+                for c in p.cmd_iter() {
+                    all.add_command(c.clone());
+                }
+            }
+            return all.query_async(conn).await.map_err(redis_err);
+        }
+        let mut replies = Vec::new();
+        for p in pipes {
+            let rows: Vec<T> = p.query_async(conn).await.map_err(redis_err)?;
+            replies.extend(rows);
+        }
+        Ok(replies)
     }
 
     pub(crate) async fn record_send(
@@ -73,22 +97,24 @@ impl RedisReceipts {
     ) -> Result<(), StoreError> {
         let value = format!("{} {} {}", send.sent_ms, send.parts, send.ids.join(" "));
         let ttl_ms = ttl.as_millis() as u64;
-        self.run(async {
-            let mut conn = self.connection().await?;
-            let mut pipe = redis::pipe();
-            for id in &send.ids {
+        let pipes = send
+            .ids
+            .iter()
+            .map(|id| {
+                let mut pipe = redis::pipe();
                 pipe.cmd("SET")
                     .arg(send_key(id))
                     .arg(&value)
                     .arg("PX")
-                    .arg(ttl_ms)
-                    .ignore();
+                    .arg(ttl_ms);
                 // A receipt that overtook its send is kept as long.
-                pipe.cmd("PEXPIRE").arg(part_key(id)).arg(ttl_ms).ignore();
-            }
-            pipe.query_async::<()>(&mut conn)
-                .await
-                .map_err(|e| StoreError::Redis(e.to_string()))
+                pipe.cmd("PEXPIRE").arg(part_key(id)).arg(ttl_ms);
+                pipe
+            })
+            .collect();
+        self.run(async {
+            let mut conn = self.connection().await?;
+            self.pipelines::<()>(&mut conn, pipes).await.map(|_| ())
         })
         .await
     }
@@ -130,16 +156,20 @@ impl RedisReceipts {
             let sent_ms = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
             let parts: usize = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
             let ids: Vec<&str> = words.collect();
-            let mut pipe = redis::pipe();
-            for part in &ids {
-                pipe.cmd("HMGET")
-                    .arg(part_key(part))
-                    .arg("status")
-                    .arg("err")
-                    .arg("updated");
-            }
+            let pipes = ids
+                .iter()
+                .map(|part| {
+                    let mut pipe = redis::pipe();
+                    pipe.cmd("HMGET")
+                        .arg(part_key(part))
+                        .arg("status")
+                        .arg("err")
+                        .arg("updated");
+                    pipe
+                })
+                .collect();
             type Fields = (Option<String>, Option<u16>, Option<u64>);
-            let rows: Vec<Fields> = pipe.query_async(&mut conn).await.map_err(redis_err)?;
+            let rows: Vec<Fields> = self.pipelines(&mut conn, pipes).await?;
             let known: Vec<Option<PartState>> = rows
                 .into_iter()
                 .map(|(status, err, updated)| {

@@ -59,6 +59,26 @@ fn valid_fixtures_pass_and_print_a_summary_without_secrets() {
         out.contains("endpoint /download/: message from \"Acme\", languages de"),
         "{out}"
     );
+    let cluster = fixtures("valid")
+        .into_iter()
+        .find(|p| p.ends_with("redis_cluster.toml"))
+        .unwrap();
+    let (_, out, _) = check(&cluster, &[], &[]);
+    assert!(
+        out.contains("limiter: redis cluster (3 seed nodes"),
+        "{out}"
+    );
+    let out = Command::new(PROXY)
+        .env_clear()
+        .args(["--print-config", "--config"])
+        .arg(&cluster)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.contains("redis://:***@10.0.0.1:6379") && !printed.contains("s3cr3t"),
+        "{printed}"
+    );
 }
 
 #[test]

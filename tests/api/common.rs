@@ -507,6 +507,14 @@ impl Drop for FakeNexmo {
 pub struct Redis {
     pub port: u16,
     child: Option<Child>,
+    /// Given to every start of this server (a restart included).
+    args: Vec<String>,
+}
+
+/// `redis-server` and `redis-cli`, or what `REDIS_SERVER` and `REDIS_CLI`
+/// name (`valkey-server`, `valkey-cli`: the suite against Valkey).
+fn server_binary(var: &str, default: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| default.to_string())
 }
 
 /// How many taken ports `Redis::start` tries before giving up.
@@ -522,10 +530,17 @@ fn unused_port() -> u16 {
 
 impl Redis {
     pub fn start() -> Redis {
+        Redis::start_with(|_| Vec::new())
+    }
+
+    /// With more arguments, made for the port tried.
+    pub fn start_with(args: impl Fn(u16) -> Vec<String>) -> Redis {
         for _ in 0..REDIS_PORT_TRIES {
+            let port = unused_port();
             let mut r = Redis {
-                port: unused_port(),
+                port,
                 child: None,
+                args: args(port),
             };
             if r.try_start() {
                 return r;
@@ -550,7 +565,7 @@ impl Redis {
     /// Whether redis-server now serves this port: false when it exited
     /// (the port was taken), panics when it neither serves nor exits.
     fn try_start(&mut self) -> bool {
-        let mut child = Command::new("redis-server")
+        let mut child = Command::new(server_binary("REDIS_SERVER", "redis-server"))
             .args([
                 "--port",
                 &self.port.to_string(),
@@ -563,6 +578,7 @@ impl Redis {
                 "--enable-debug-command",
                 "yes",
             ])
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -614,6 +630,10 @@ impl Redis {
                 .unwrap_or(false)
     }
 
+    pub fn running(&self) -> bool {
+        self.child.is_some()
+    }
+
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
@@ -643,7 +663,7 @@ impl Redis {
 
     /// Runs a command with `redis-cli` against this server.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
+        let out = Command::new(server_binary("REDIS_CLI", "redis-cli"))
             .args(["-p", &self.port.to_string()])
             .args(args)
             .output()
@@ -655,6 +675,125 @@ impl Redis {
 impl Drop for Redis {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A private Redis Cluster: masters, each with one replica, on free ports
+/// (bus ports too), failing over about 2 s after a master stops
+/// (`cluster-node-timeout` 1 s). Stopped on drop.
+pub struct RedisCluster {
+    pub nodes: Vec<Redis>,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisCluster {
+    pub fn start(masters: usize) -> RedisCluster {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().display().to_string();
+        let nodes: Vec<Redis> = (0..masters * 2)
+            .map(|_| {
+                Redis::start_with(|port| {
+                    let args = [
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        &format!("nodes-{port}.conf"),
+                        "--dir",
+                        &path,
+                        "--cluster-node-timeout",
+                        "1000",
+                        "--cluster-port",
+                        &unused_port().to_string(),
+                    ];
+                    args.iter().map(|a| a.to_string()).collect()
+                })
+            })
+            .collect();
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let out = Command::new(server_binary("REDIS_CLI", "redis-cli"))
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .output()
+            .expect("redis-cli");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let cluster = RedisCluster { nodes, _dir: dir };
+        cluster.wait_until_whole();
+        cluster
+    }
+
+    /// The `[redis]` table naming every node as a seed.
+    pub fn toml(&self) -> String {
+        let seeds: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("\"redis://127.0.0.1:{}\"", n.port))
+            .collect();
+        format!("[redis]\ncluster = [{}]\n", seeds.join(", "))
+    }
+
+    /// Until every running node finds the cluster whole and every replica
+    /// has its master's data.
+    pub fn wait_until_whole(&self) {
+        let start = Instant::now();
+        let whole = |n: &Redis| {
+            let info = n.cli(&["CLUSTER", "INFO"]);
+            let replication = n.cli(&["INFO", "replication"]);
+            info.contains("cluster_state:ok")
+                && (replication.contains("role:master")
+                    || replication.contains("master_link_status:up"))
+        };
+        while !self.nodes.iter().filter(|n| n.running()).all(whole) {
+            assert!(
+                start.elapsed() < DEADLINE,
+                "the cluster never came up whole"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Which node serves `key` as master now.
+    pub fn master_of(&self, key: &str) -> usize {
+        let asker = self.nodes.iter().find(|n| n.running()).unwrap();
+        let slot: u16 = asker.cli(&["CLUSTER", "KEYSLOT", key]).parse().unwrap();
+        for line in asker.cli(&["CLUSTER", "NODES"]).lines() {
+            let f: Vec<&str> = line.split(' ').collect();
+            if !f[2].contains("master") || f[2].contains("fail") {
+                continue;
+            }
+            let serves = f[8..].iter().any(|range| {
+                let (a, b) = range.split_once('-').unwrap_or((range, range));
+                matches!((a.parse::<u16>(), b.parse::<u16>()), (Ok(a), Ok(b)) if (a..=b).contains(&slot))
+            });
+            if serves {
+                let port = f[1].split(['@', ':']).nth(1).unwrap();
+                return self
+                    .nodes
+                    .iter()
+                    .position(|n| n.port.to_string() == port)
+                    .unwrap();
+            }
+        }
+        panic!("no master serves slot {slot}");
+    }
+
+    /// Every key of every master, with the port of the master holding it.
+    pub fn keys(&self) -> Vec<(u16, String)> {
+        let mut keys = Vec::new();
+        for n in self.nodes.iter().filter(|n| n.running()) {
+            if n.cli(&["INFO", "replication"]).contains("role:master") {
+                let found = n.cli(&["--scan"]);
+                keys.extend(found.lines().map(|k| (n.port, k.to_string())));
+            }
+        }
+        keys
     }
 }
 

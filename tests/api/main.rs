@@ -6,6 +6,7 @@
 
 mod browser;
 mod check;
+mod cluster;
 mod common;
 mod config;
 mod cors;

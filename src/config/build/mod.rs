@@ -7,7 +7,9 @@ mod endpoint;
 mod web;
 
 use super::raw::{RawConfig, RawGeoip};
-use super::settings::{EndpointKind, EndpointSpec, GeoipSource, OnRedisError, Settings};
+use super::settings::{
+    EndpointKind, EndpointSpec, GeoipSource, OnRedisError, RedisSettings, Settings,
+};
 use super::values;
 use super::Problem;
 use endpoint::Protection;
@@ -207,22 +209,55 @@ fn check_tables(raw: &mut RawConfig, p: &mut Problems, warnings: &mut Vec<String
         warnings.push("nexmo.dry_run is on: messages are logged, not sent".into());
     }
     if let Some(r) = &raw.redis {
-        // The message must not echo the URL: it may carry a password.
-        match url::Url::parse(r.url.expose().trim()) {
-            Err(e) => p.push("redis.url", format!("not a URL: {e}")),
-            Ok(u) if !matches!(u.scheme(), "redis" | "rediss" | "redis+unix" | "unix") => p.push(
-                "redis.url",
-                format!(
-                    "scheme {:?} is not redis://, rediss:// or unix://",
-                    u.scheme()
-                ),
-            ),
-            Ok(_) => {}
-        }
+        redis_urls(r, p);
     }
     refuse_masks(raw, p);
     if !(32..=128).contains(&raw.limits.ipv6_prefix) {
         p.push("limits.ipv6_prefix", "must be between 32 and 128");
+    }
+}
+
+/// `redis.url`, or the seeds of `redis.cluster`: Redis URLs (a cluster
+/// has only database 0). Messages never echo a URL: it may carry a password.
+fn redis_urls(r: &RedisSettings, p: &mut Problems) {
+    let seeds = r.cluster.iter().enumerate();
+    let urls: Vec<(String, &str)> = match r.cluster.is_empty() {
+        true => vec![("redis.url".into(), r.url.expose())],
+        false => seeds
+            .map(|(i, u)| (format!("redis.cluster[{i}]"), u.expose()))
+            .collect(),
+    };
+    if !r.cluster.is_empty() && r.url != RedisSettings::default().url {
+        p.push(
+            "redis.url",
+            "is set beside redis.cluster: a cluster is found from its seed nodes, set one of the two",
+        );
+    }
+    for (key, url) in urls {
+        let key = key.as_str();
+        let cluster = key != "redis.url";
+        match url::Url::parse(url.trim()) {
+            Err(e) => p.push(key, format!("not a URL: {e}")),
+            // The Redis client is built without TLS (it would add a TLS
+            // stack for one rarely used transport).
+            Ok(u) if u.scheme() == "rediss" => p.push(
+                key,
+                "rediss:// (TLS) is not built in: reach Redis over a private network, or through a local TLS tunnel (stunnel, spiped) at a redis:// address",
+            ),
+            Ok(u) if cluster && u.scheme() != "redis" => p.push(
+                key,
+                format!("scheme {:?} is not redis://", u.scheme()),
+            ),
+            Ok(u) if !matches!(u.scheme(), "redis" | "redis+unix" | "unix") => p.push(
+                key,
+                format!("scheme {:?} is not redis:// or unix://", u.scheme()),
+            ),
+            Ok(u) if cluster && !matches!(u.path(), "" | "/" | "/0") => p.push(
+                key,
+                "names a database: a Redis Cluster has only database 0",
+            ),
+            Ok(_) => {}
+        }
     }
 }
 
@@ -238,7 +273,9 @@ fn refuse_masks(raw: &RawConfig, p: &mut Problems) {
         ("nexmo.dlr_url", n.dlr_url.as_deref()),
         ("redis.url", redis),
     ];
-    for (key, value) in values {
+    let seeds = raw.redis.iter().flat_map(|r| &r.cluster);
+    let seeds = seeds.map(|u| ("redis.cluster", Some(u.expose())));
+    for (key, value) in values.into_iter().chain(seeds) {
         if value.is_some_and(values::holds_mask) {
             p.push(key, "holds \"***\", the mask --print-config writes for a secret: set the real value (here or in its environment variable)");
         }
