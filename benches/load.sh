@@ -12,7 +12,11 @@
 #   target/ before building this one): a build of another checkout into this
 #   target/ replaces target/release/nexmo-proxy, and cargo, finding this
 #   checkout up to date, does not put it back.
-# Needs: wrk, redis-server (apt-get install wrk redis-server).
+#   RATE=2000 (default) is the fixed rate of the latency table, measured by
+#   oha at a constant rate with latency correction (wrk2-style: a late
+#   request's wait counts from when it was due).
+# Needs: wrk, redis-server (apt-get install wrk redis-server), oha
+# (cargo install oha --locked; installed here when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR="${1:-10}"
@@ -22,6 +26,7 @@ if ! command -v wrk >/dev/null || ! command -v redis-server >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk redis-server >/dev/null
 fi
 
+command -v oha >/dev/null || { echo "installing oha (a few minutes)" >&2; cargo install oha --locked --quiet; }
 python3 -c 'import phonenumbers' 2>/dev/null || python3 -m pip install --quiet phonenumbers
 cargo build --release --bins -q
 work=$(mktemp -d)
@@ -89,6 +94,29 @@ pids+=($!)
 wait_for "$work/proxy-mem.log" "listening on"
 proxy_mem=$(grep -o 'http://[0-9.:]*' "$work/proxy-mem.log" | tail -1)
 grep -q "limiter: in-process" "$work/proxy-mem.log" || { echo "proxy-mem is not in-process" >&2; exit 1; }
+# A Redis Cluster of three masters (no replicas), for the same proxy with
+# redis.cluster instead of redis.url.
+cports=()
+for _ in 1 2 3; do
+  p=$(free_port); bus=$(free_port); mkdir -p "$work/c$p"
+  redis-server --port "$p" --bind 127.0.0.1 --save "" --appendonly no --cluster-enabled yes \
+    --cluster-config-file nodes.conf --dir "$work/c$p" --cluster-port "$bus" >"$work/c$p/log" 2>&1 &
+  pids+=($!); cports+=("$p")
+done
+for p in "${cports[@]}"; do wait_for "$work/c$p/log" "Ready to accept connections"; done
+redis-cli --cluster create $(printf '127.0.0.1:%s ' "${cports[@]}") --cluster-yes >"$work/cluster-create.log"
+for _ in $(seq 1 200); do
+  ok=1
+  for p in "${cports[@]}"; do redis-cli -p "$p" cluster info | grep -q cluster_state:ok || ok=0; done
+  [ "$ok" = 1 ] && break; sleep 0.05
+done
+seeds=$(printf '"redis://127.0.0.1:%s", ' "${cports[@]}")
+sed "s|^url = \"redis://127.0.0.1:$rport/0\"|cluster = [${seeds%, }]|" "$work/proxy.toml" >"$work/proxy-cluster.toml"
+grep -q '^cluster = ' "$work/proxy-cluster.toml" || { echo "no cluster in proxy-cluster.toml" >&2; exit 1; }
+RUST_LOG=warn,nexmo_proxy::server=info ./target/release/nexmo-proxy --config "$work/proxy-cluster.toml" >"$work/proxy-cluster.log" 2>&1 &
+pids+=($!)
+wait_for "$work/proxy-cluster.log" "listening on"
+proxy_cluster=$(grep -o 'http://[0-9.:]*' "$work/proxy-cluster.log" | tail -1)
 # Numbers of every region, the last digits varied: no two requests alike.
 benches/numbers.py 5000 >"$work/numbers.txt"
 if [ -n "${BEFORE:-}" ]; then
@@ -114,7 +142,9 @@ results+=("$(run "baseline (fake-nexmo fixed JSON)" "$fake/sms/json")")
 results+=("$(run "/validate_number/ (+49 mobile)" "$proxy/validate_number/?number=%2B4917612345678")")
 results+=("$(run "/validate_number/ (5000 numbers of every region), in process" "$proxy_mem" benches/varied.lua)")
 results+=("$(run "/validate_number/ (5000 numbers of every region), Redis" "$proxy" benches/varied.lua)")
+results+=("$(run "/validate_number/ (5000 numbers of every region), Redis Cluster" "$proxy_cluster" benches/varied.lua)")
 results+=("$(run "/message/ (Redis limit + fake Nexmo)" "$proxy/message/?receiver=%2B4917612345678")")
+results+=("$(run "/message/ (Redis Cluster limit + fake Nexmo)" "$proxy_cluster/message/?receiver=%2B4917612345678")")
 # A flood its per-IP limit refuses, without and with the access log,
 # interleaved (off, on, off) so drift shows.
 refused="/refused/?receiver=%2B4917612345678"
@@ -126,6 +156,31 @@ if [ -n "${BEFORE:-}" ]; then
   results+=("$(run "/refused/, this build" "$proxy$refused")")
   results+=("$(run "/refused/, $BEFORE again" "$proxy_before$refused")")
 fi
+# Latency added at a fixed rate: every target at RATE requests/s, its
+# percentiles beside the bare server's of the same run.
+RATE="${RATE:-2000}"
+sed "s|^|$proxy_mem/validate_number/?number=|; s|+|%2B|" "$work/numbers.txt" >"$work/urls-mem.txt"
+sed "s|^|$proxy/validate_number/?number=|; s|+|%2B|" "$work/numbers.txt" >"$work/urls-redis.txt"
+fixed() { # name url-or-file [--urls-from-file]
+  oha --no-tui --output-format json -q "$RATE" -z "${DUR}s" -c "$CONNS" --latency-correction ${3:-} "$2" |
+    python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+p = j["latencyPercentiles"]
+ok = j["statusCodeDistribution"].get("200", 0)
+total = sum(j["statusCodeDistribution"].values()) + sum(j["errorDistribution"].values())
+ms = lambda k: p[k] * 1000
+p50, p99, p999 = (ms(k) for k in ("p50", "p99", "p99.9"))
+print("%s|%.0f|%.2f|%.2f|%.2f|%d" % (sys.argv[1], j["summary"]["requestsPerSec"], p50, p99, p999, total - ok))
+' "$1"
+}
+fixed_results=()
+fixed_results+=("$(fixed "baseline (fake-nexmo fixed JSON)" "$fake/sms/json")")
+fixed_results+=("$(fixed "/validate_number/ (numbers of every region), in process" "$work/urls-mem.txt" --urls-from-file)")
+fixed_results+=("$(fixed "/validate_number/ (numbers of every region), Redis" "$work/urls-redis.txt" --urls-from-file)")
+fixed_results+=("$(fixed "/message/ (Redis limit + fake Nexmo)" "$proxy/message/?receiver=%2B4917612345678")")
+fixed_results+=("$(fixed "/refused/ (refused by its limit)" "$proxy$refused")")
+fixed_results+=("$(fixed "baseline again" "$fake/sms/json")")
 rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$ppid/status")
 
 base=$(cut -d'|' -f2 <<<"${results[0]}")
@@ -138,6 +193,17 @@ for r in "${results[@]}"; do
   IFS='|' read -r name rps p50 p99 <<<"$r"
   ratio=$(python3 -c "print(f'{float(\"$rps\")/float(\"$base\"):.2f}')")
   echo "| $name | $rps | $ratio | $p50 | $p99 |"
+done
+echo
+echo "oha -q $RATE -z ${DUR}s -c $CONNS --latency-correction (a fixed rate; times in ms)"
+echo
+bp99=$(cut -d'|' -f4 <<<"${fixed_results[0]}")
+echo "| target | requests/s | p50 | p99 | p99.9 | p99 added over the first baseline | not 200 |"
+echo "|---|---|---|---|---|---|---|"
+for r in "${fixed_results[@]}"; do
+  IFS='|' read -r name rps p50 p99 p999 bad <<<"$r"
+  added=$(python3 -c "print(f'{float(\"$p99\")-float(\"$bp99\"):+.2f}')")
+  echo "| $name | $rps | $p50 | $p99 | $p999 | $added | $bad |"
 done
 echo
 echo "proxy peak RSS: $((rss_kb / 1024)) MiB"

@@ -134,7 +134,10 @@ pub fn init(level: Option<&str>) -> Result<LogGuard, String> {
     b.filter_module("awc", log::LevelFilter::Warn)
         .filter_module("actix_http", log::LevelFilter::Warn)
         .filter_module("h2", log::LevelFilter::Warn)
-        .filter_module("rustls", log::LevelFilter::Warn);
+        .filter_module("rustls", log::LevelFilter::Warn)
+        // The cluster client warns at each reconnect attempt while a node
+        // is down, many a second; the limiter logs each change of state.
+        .filter_module("redis", log::LevelFilter::Error);
     b.format_timestamp_millis();
     let (tx, rx) = sync_channel(QUEUE);
     std::thread::Builder::new()

@@ -8,13 +8,29 @@
 //! keys stay as they always were: an upgrade keeps its counters and
 //! budgets. A pipeline also stays within one slot in a cluster; callers
 //! whose commands span slots ask `is_cluster()` and send them apart.
+//!
+//! A cluster is reached through one multiplexed cluster connection, kept
+//! for good: it follows failovers and `MOVED` itself, so an error on one
+//! node does not throw away the routes to the others. It is opened in a
+//! task of its own with a longer budget than a request's (opening it asks
+//! every node, and one that does not answer must not stop it).
 
 use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
+use deadpool_redis::redis::cluster::{ClusterClient, ClusterClientBuilder};
 use deadpool_redis::redis::cluster_async::ClusterConnection;
-use deadpool_redis::redis::{Cmd, Pipeline, RedisFuture, Value};
-use deadpool_redis::{cluster, Runtime};
+use deadpool_redis::redis::{
+    Cmd, ErrorKind, FromRedisValue, Pipeline, RedisFuture, RedisResult, Script, ServerErrorKind,
+    ToRedisArgs, Value,
+};
+use deadpool_redis::Runtime;
 use std::borrow::Cow;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::Notify;
+
+/// The least time opening a cluster connection may take, however short
+/// `redis.timeout` is.
+const CLUSTER_CONNECT: Duration = Duration::from_secs(2);
 
 /// Where Redis is: one URL, or the seed nodes of a cluster.
 pub(crate) enum Target<'a> {
@@ -25,13 +41,29 @@ pub(crate) enum Target<'a> {
 #[derive(Clone)]
 pub(crate) enum RedisPool {
     Node(deadpool_redis::Pool),
-    Cluster(cluster::Pool),
+    Cluster(Arc<ClusterLink>),
 }
 
-/// A connection checked out of the pool, returned to it on drop.
+/// A connection checked out of the pool (returned to it on drop), or the
+/// cluster connection.
 pub(crate) enum Pooled {
     Node(deadpool_redis::Connection),
-    Cluster(cluster::Connection),
+    Cluster(ClusterConnection),
+}
+
+/// The one connection to a cluster, opened on first use.
+pub(crate) struct ClusterLink {
+    client: ClusterClient,
+    state: Mutex<LinkState>,
+    /// Wakes the requests waiting for an attempt to open it.
+    attempted: Notify,
+}
+
+#[derive(Default)]
+struct LinkState {
+    conn: Option<ClusterConnection>,
+    opening: bool,
+    last_error: String,
 }
 
 /// A multiplexed connection taken out of the pool, cloned by every request
@@ -69,18 +101,25 @@ impl RedisPool {
                     .build()
                     .map_err(|e| hide(&e))?,
             ),
-            Target::Cluster(seeds) => RedisPool::Cluster(
-                cluster::Config::from_urls(seeds.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-                    .builder()
-                    .map_err(|e| hide(&e))?
-                    .max_size(size)
-                    .wait_timeout(Some(timeout))
-                    .create_timeout(Some(timeout))
-                    .recycle_timeout(Some(timeout))
-                    .runtime(Runtime::Tokio1)
+            Target::Cluster(seeds) => {
+                // A node's connect and each answer within the request
+                // timeout (the budget of a whole request is the caller's
+                // `redis.timeout`); one quick retry follows a MOVED or a
+                // failover, a longer wait is the caller's to give up on.
+                let client = ClusterClientBuilder::new(seeds.to_vec())
+                    .connection_timeout(timeout.max(CLUSTER_CONNECT))
+                    .response_timeout(timeout)
+                    .retries(2)
+                    .min_retry_wait(10)
+                    .max_retry_wait(100)
                     .build()
-                    .map_err(|e| hide(&e))?,
-            ),
+                    .map_err(|e| hide(&e))?;
+                RedisPool::Cluster(Arc::new(ClusterLink {
+                    client,
+                    state: Mutex::new(LinkState::default()),
+                    attempted: Notify::new(),
+                }))
+            }
         })
     }
 
@@ -100,16 +139,146 @@ impl RedisPool {
     pub(crate) async fn get(&self) -> Result<Pooled, String> {
         Ok(match self {
             RedisPool::Node(p) => Pooled::Node(p.get().await.map_err(|e| e.to_string())?),
-            RedisPool::Cluster(p) => Pooled::Cluster(p.get().await.map_err(|e| e.to_string())?),
+            RedisPool::Cluster(link) => Pooled::Cluster(link.connection().await?),
         })
     }
 
-    /// A connection of the pool's, taken out of it to be shared.
+    /// A connection to share: one of the pool's, taken out of it, or the
+    /// cluster connection.
     pub(crate) async fn shared(&self) -> Result<Shared, String> {
         Ok(match self.get().await? {
             Pooled::Node(c) => Shared::Node(deadpool_redis::Connection::take(c)),
-            Pooled::Cluster(c) => Shared::Cluster(cluster::Connection::take(c)),
+            Pooled::Cluster(c) => Shared::Cluster(c),
         })
+    }
+
+    /// Whether Redis answers now: `PING` on one server; on a cluster, a
+    /// node that finds every slot served (`cluster_state:ok`; a `PING` to
+    /// all masters would skip those the connection has lost).
+    pub(crate) async fn healthy(&self) -> bool {
+        let ask = |cmd: &str| deadpool_redis::redis::cmd(cmd).to_owned();
+        match self.get().await {
+            Ok(mut conn @ Pooled::Node(_)) => {
+                ask("PING").query_async::<String>(&mut conn).await.is_ok()
+            }
+            Ok(mut conn @ Pooled::Cluster(_)) => {
+                let info = deadpool_redis::redis::cmd("CLUSTER").arg("INFO").to_owned();
+                info.query_async::<String>(&mut conn)
+                    .await
+                    .is_ok_and(|i| i.contains("cluster_state:ok"))
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+impl ClusterLink {
+    /// The connection; while there is none, one attempt to open it at a
+    /// time, in a task of its own, which the caller waits for (as long as
+    /// its own timeout lets it).
+    async fn connection(self: &Arc<Self>) -> Result<ClusterConnection, String> {
+        let attempted = self.attempted.notified();
+        tokio::pin!(attempted);
+        attempted.as_mut().enable();
+        {
+            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(c) = &st.conn {
+                return Ok(c.clone());
+            }
+            if !st.opening {
+                st.opening = true;
+                let link = Arc::clone(self);
+                tokio::spawn(async move { link.open().await });
+            }
+        }
+        attempted.await;
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.conn.clone().ok_or_else(|| st.last_error.clone())
+    }
+
+    async fn open(&self) {
+        let opened = self.client.get_async_connection().await;
+        {
+            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            st.opening = false;
+            match opened {
+                Ok(c) => st.conn = Some(c),
+                Err(e) => st.last_error = format!("cannot reach the cluster: {e}"),
+            }
+        }
+        self.attempted.notify_waiters();
+    }
+}
+
+/// A Lua script, run by its hash (`EVALSHA`). A server that does not have
+/// it (`NOSCRIPT`: restarted, flushed, or a replica promoted since) is sent
+/// the script itself (`EVAL`), which goes by key to that one node: loading
+/// it with `SCRIPT LOAD` would go to every node of a cluster, and fail
+/// while any one is down.
+pub(crate) struct Lua {
+    code: &'static str,
+    hash: String,
+}
+
+/// One call of a `Lua` script: its keys and arguments.
+pub(crate) struct LuaCall<'a> {
+    lua: &'a Lua,
+    keys: Vec<Vec<u8>>,
+    args: Vec<Vec<u8>>,
+}
+
+impl Lua {
+    pub(crate) fn new(code: &'static str) -> Lua {
+        let hash = Script::new(code).get_hash().to_string();
+        Lua { code, hash }
+    }
+
+    pub(crate) fn prepare_invoke(&self) -> LuaCall<'_> {
+        LuaCall {
+            lua: self,
+            keys: Vec::new(),
+            args: Vec::new(),
+        }
+    }
+
+    pub(crate) fn key<T: ToRedisArgs>(&self, key: T) -> LuaCall<'_> {
+        let mut call = self.prepare_invoke();
+        call.key(key);
+        call
+    }
+}
+
+impl LuaCall<'_> {
+    pub(crate) fn key<T: ToRedisArgs>(&mut self, key: T) -> &mut Self {
+        key.write_redis_args(&mut self.keys);
+        self
+    }
+
+    pub(crate) fn arg<T: ToRedisArgs>(&mut self, arg: T) -> &mut Self {
+        arg.write_redis_args(&mut self.args);
+        self
+    }
+
+    fn command(&self, verb: &str, script: &str) -> Cmd {
+        let mut cmd = deadpool_redis::redis::cmd(verb);
+        cmd.arg(script)
+            .arg(self.keys.len())
+            .arg(&*self.keys)
+            .arg(&*self.args);
+        cmd
+    }
+
+    pub(crate) async fn invoke_async<T: FromRedisValue>(
+        &self,
+        conn: &mut impl ConnectionLike,
+    ) -> RedisResult<T> {
+        let by_hash = self.command("EVALSHA", &self.lua.hash);
+        match by_hash.query_async(conn).await {
+            Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                self.command("EVAL", self.lua.code).query_async(conn).await
+            }
+            other => other,
+        }
     }
 }
 
@@ -171,14 +340,32 @@ mod tests {
     }
 
     #[test]
+    fn a_script_is_known_by_the_hash_redis_gives_it() {
+        // SHA-1 of "return 1", as `SCRIPT LOAD "return 1"` answers.
+        let lua = Lua::new("return 1");
+        assert_eq!(lua.hash, "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
+        let mut call = lua.key("k");
+        call.arg(7).arg("x");
+        let cmd = call.command("EVAL", lua.code);
+        let words: Vec<Vec<u8>> = cmd
+            .args_iter()
+            .map(|a| match a {
+                deadpool_redis::redis::Arg::Simple(b) => b.to_vec(),
+                _ => Vec::new(),
+            })
+            .collect();
+        let want: Vec<&[u8]> = vec![b"EVAL", b"return 1", b"1", b"k", b"7", b"x"];
+        assert_eq!(words, want);
+    }
+
+    #[test]
     fn errors_never_quote_a_url() {
-        let t = Duration::from_millis(100);
-        let bad = "redis://:hunter2@[::1";
-        let e = RedisPool::new(&Target::Node(bad), 1, t).err().unwrap();
-        assert!(!e.contains("hunter2"), "{e}");
-        let seeds = ["redis://:hunter2@127.0.0.1:1", "nonsense://:hunter2@x"];
-        if let Err(e) = RedisPool::new(&Target::Cluster(&seeds), 1, t) {
-            assert!(!e.contains("hunter2"), "{e}");
-        }
+        let url = "redis://:hunter2@10.0.0.1:6379";
+        let msg = format!("cannot parse {url} (at 10.0.0.1)");
+        let other = ["", "redis://10.0.0.2"];
+        assert_eq!(
+            redact(&msg, &[url, other[0], other[1]]),
+            "cannot parse (redis url) (at 10.0.0.1)"
+        );
     }
 }

@@ -42,6 +42,9 @@ fn reload_now(state: &AppState, trigger: Trigger) {
         Ok(mut settings) => {
             let restart = keep_restart_only(&current.settings.server, &mut settings.server);
             let mut changes = describe_changes(&current.settings, &settings);
+            for moved in shard_moves(&current.settings, &settings) {
+                log::warn!("reload ({trigger:?}): {moved}");
+            }
             let geo_file = current.geo.file_changed();
             if geo_file {
                 changes.push("geoip database file".into());
@@ -206,6 +209,30 @@ fn describe_changes(old: &Settings, new: &Settings) -> Vec<String> {
         out.push(format!("settings changed: {}", settings.join(", ")));
     }
     out
+}
+
+/// In a Redis Cluster, the endpoints whose counters change hash tag (a
+/// global rule added or removed: `EndpointSpec::shard`). Their counters
+/// are new keys: each of their limits and budgets starts afresh.
+fn shard_moves(old: &Settings, new: &Settings) -> Vec<String> {
+    let cluster = |s: &Settings| s.redis.as_ref().is_some_and(|r| !r.cluster.is_empty());
+    if !cluster(old) || !cluster(new) {
+        return Vec::new();
+    }
+    new.all_endpoints()
+        .filter_map(|n| {
+            let o = old.all_endpoints().find(|o| o.path == n.path)?;
+            (o.shard() != n.shard()).then(|| {
+                format!(
+                    "the counters of {} move from {{{}}} to {{{}}} in the Redis Cluster (a global rule was {}): its limits and budget start afresh",
+                    n.path,
+                    o.shard(),
+                    n.shard(),
+                    if n.shard() == "*" { "added" } else { "removed" }
+                )
+            })
+        })
+        .collect()
 }
 
 fn read_bytes(path: &Path) -> Option<Vec<u8>> {

@@ -68,7 +68,11 @@ pub(crate) fn is_secret_path(path: &[String]) -> bool {
         ["limits", "key_secret"],
     ];
     let holds = |s: &[&str; 2]| path.len() <= 2 && path.iter().zip(s).all(|(a, b)| a == b);
+    // Cluster seeds are URLs that may carry a password, at any depth of
+    // the list.
+    let seeds = path.len() >= 2 && path[0] == "redis" && path[1] == "cluster";
     SECRETS.iter().any(holds)
+        || seeds
         || path
             .iter()
             .any(|p| p.contains("secret") || p.contains("password"))
@@ -94,12 +98,62 @@ pub(crate) fn hide_in(message: &str, toml: &str) -> String {
             out = out.replace(value, "***");
         }
     }
+    mask_credentials(&out)
+}
+
+/// `text` with the user and password of every URL in it (`scheme://user:pw@`)
+/// made `***`, wherever it stands: on a line of a multi-line list, in an
+/// environment variable's value, in a message quoting either.
+pub(crate) fn mask_credentials(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c.is_whitespace() || "/?#\"'`,[]{}<>".contains(c))
+            .unwrap_or(tail.len());
+        match tail[..end].rfind('@') {
+            Some(user_end) => {
+                out.push_str("***");
+                rest = &tail[user_end..];
+            }
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_in_any_url_are_masked() {
+        let cases = [
+            ("redis://:pw@10.0.0.1:6379", "redis://***@10.0.0.1:6379"),
+            (
+                "found string \"redis://u:p@a:1\", expected a sequence",
+                "found string \"redis://***@a:1\", expected a sequence",
+            ),
+            (
+                "[\"redis://:x@a\", \"redis://b\"]",
+                "[\"redis://***@a\", \"redis://b\"]",
+            ),
+            ("https://example.com/a@b", "https://example.com/a@b"),
+            ("no url here @ all", "no url here @ all"),
+            ("://@", "://***@"),
+        ];
+        for (text, masked) in cases {
+            assert_eq!(mask_credentials(text), masked, "{text}");
+        }
+        let msg = "expected a sequence near \n  \"redis://:hunter2@10.0.0.2:6379\",\n";
+        let toml = "[redis]\ncluster = [\n  \"redis://:hunter2@10.0.0.2:6379\",\n]\n";
+        assert!(!hide_in(msg, toml).contains("hunter2"));
+        let seed = ["redis".to_string(), "cluster".to_string(), "0".to_string()];
+        assert!(is_secret_path(&seed) && is_secret_path(&seed[..2]));
+    }
 
     #[test]
     fn debug_and_display_hide_the_value() {

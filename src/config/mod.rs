@@ -207,6 +207,7 @@ fn read(value: Value, env: &BTreeMap<String, String>) -> (RawConfig, Vec<Problem
                 .map(|var| format!(" (from {var})"))
                 .unwrap_or_default();
             let message = tolerant::describe(&b.kind, secret::is_secret_path(&b.path));
+            let message = secret::mask_credentials(&message);
             Problem::new(tolerant::key_path(&b.path), format!("{message}{from_env}"))
         })
         .collect();

@@ -11,6 +11,7 @@
 //! fewer than `max` members. Shadow checks are counted and reported but
 //! never refuse.
 
+mod breaker;
 mod memo;
 mod memory;
 mod redis;

@@ -4,19 +4,13 @@
 //! script touches carries a TTL, including keys an older, non-atomic
 //! limiter left without one.
 //!
-//! While Redis is unreachable the limiter fails fast: after a failure it
-//! answers `Unavailable` without trying for 500 ms, then lets one request
-//! probe, so it returns to Redis within a second of Redis coming back. The
-//! change of state is logged once each way.
+//! While Redis is unreachable the limiter fails fast (`breaker`).
 
+use super::breaker::Breakers;
 use super::{Check, CheckKind, Decision, LimiterError, MemoryLimiter};
-use crate::redis_pool::{RedisPool, Shared};
-use deadpool_redis::redis::Script;
+use crate::redis_pool::{Lua, RedisPool, Shared};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-/// How long the limiter answers `Unavailable` before trying Redis again.
-pub(crate) const PROBE_INTERVAL: Duration = Duration::from_millis(500);
+use std::time::Duration;
 
 /// KEYS: counters. ARGV, five per key: kind (0 count, 1 distinct), max,
 /// window in ms, cost or member, shadow (0/1).
@@ -76,21 +70,13 @@ end
 return 0
 "#;
 
-#[derive(Default)]
-struct Health {
-    /// Set while Redis is unreachable: since when, and when to try again.
-    down: Option<(Instant, Instant)>,
-    /// Time spent unreachable in the outages that ended.
-    degraded: Duration,
-}
-
 #[derive(Clone)]
 pub(crate) struct RedisLimiter {
     pool: RedisPool,
     timeout: Duration,
-    decide: Arc<Script>,
-    release: Arc<Script>,
-    health: Arc<Mutex<Health>>,
+    decide: Arc<Lua>,
+    release: Arc<Lua>,
+    breakers: Arc<Breakers>,
     local: Arc<MemoryLimiter>,
     /// One multiplexed connection shared by all requests: checking one out
     /// of the pool per request costs an extra round trip (UNWATCH + PING).
@@ -105,9 +91,9 @@ impl RedisLimiter {
         RedisLimiter {
             pool,
             timeout,
-            decide: Arc::new(Script::new(DECIDE)),
-            release: Arc::new(Script::new(RELEASE)),
-            health: Arc::new(Mutex::new(Health::default())),
+            decide: Arc::new(Lua::new(DECIDE)),
+            release: Arc::new(Lua::new(RELEASE)),
+            breakers: Arc::new(Breakers::default()),
             local: Arc::new(MemoryLimiter::new(local_capacity)),
             shared: Arc::new(Mutex::new(None)),
         }
@@ -117,29 +103,20 @@ impl RedisLimiter {
         &self.local
     }
 
-    /// Whether Redis answers a PING now, on a pooled connection within the
+    /// Whether Redis answers now (`RedisPool::healthy`), within the
     /// timeout. It leaves the breaker and the shared connection alone, so a
-    /// readiness probe can neither open the breaker on one slow PING nor
+    /// readiness probe can neither open the breaker on one slow answer nor
     /// close it while scripts fail; the next request probes as usual.
     pub(crate) async fn ping(&self) -> bool {
-        let work = async {
-            let mut conn = self.pool.get().await.ok()?;
-            deadpool_redis::redis::cmd("PING")
-                .query_async::<String>(&mut conn)
-                .await
-                .ok()
-        };
-        matches!(tokio::time::timeout(self.timeout, work).await, Ok(Some(_)))
+        tokio::time::timeout(self.timeout, self.pool.healthy())
+            .await
+            .unwrap_or(false)
     }
 
     /// Whether requests are answered per `on_redis_error` now, and the
     /// time spent so since start (the outage in progress included).
     pub(crate) fn degraded(&self) -> (bool, Duration) {
-        let h = self.health.lock().unwrap_or_else(|e| e.into_inner());
-        match h.down {
-            Some((since, _)) => (true, h.degraded + since.elapsed()),
-            None => (false, h.degraded),
-        }
+        self.breakers.degraded()
     }
 
     /// The counts of `keys` (shard and key; 0 for an absent one), in one
@@ -172,21 +149,13 @@ impl RedisLimiter {
         shard: &str,
         checks: &[Check],
     ) -> Result<Decision, LimiterError> {
-        {
-            let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((since, retry_at)) = health.down {
-                let now = Instant::now();
-                if now < retry_at {
-                    return Err(LimiterError::Unavailable);
-                }
-                // This request is the one probe: the others keep failing
-                // fast until it is answered (or, were it dropped, for one
-                // more timeout and interval).
-                health.down = Some((since, now + self.timeout + PROBE_INTERVAL));
-            }
+        // One breaker per shard in a cluster, one in all on a server.
+        let breaker = if self.pool.is_cluster() { shard } else { "" };
+        if !self.breakers.admit(breaker, self.timeout) {
+            return Err(LimiterError::Unavailable);
         }
         let result = self.run_decide(shard, checks).await;
-        self.note(&result);
+        self.breakers.note(breaker, result.as_ref().err());
         result
     }
 
@@ -204,8 +173,12 @@ impl RedisLimiter {
         Ok(c)
     }
 
+    /// After an error: the next request connects afresh to a server. A
+    /// cluster connection is kept; it repairs its own routes to nodes.
     fn forget_connection(&self) {
-        *self.shared.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        if !self.pool.is_cluster() {
+            *self.shared.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
     }
 
     async fn run_decide(&self, shard: &str, checks: &[Check]) -> Result<Decision, LimiterError> {
@@ -248,31 +221,6 @@ impl RedisLimiter {
             self.forget_connection();
         }
         result
-    }
-
-    /// Records the outcome, logging only changes of state.
-    fn note<T>(&self, result: &Result<T, LimiterError>) {
-        let mut h = self.health.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        match (result, h.down) {
-            (Ok(_), Some((since, _))) => {
-                log::warn!("redis limiter is back after {:.1?}", now - since);
-                h.down = None;
-                h.degraded += now - since;
-            }
-            (Err(e), None) => {
-                log::error!(
-                    "redis limiter failed ({e}); answering per on_redis_error until it is back"
-                );
-                h.down = Some((now, now + PROBE_INTERVAL));
-            }
-            // A late error of a request from before the outage must not cut
-            // short the wait the probe claimed.
-            (Err(_), Some((since, retry))) => {
-                h.down = Some((since, retry.max(now + PROBE_INTERVAL)))
-            }
-            (Ok(_), None) => {}
-        }
     }
 
     pub(crate) async fn release(&self, shard: &str, checks: &[Check]) {

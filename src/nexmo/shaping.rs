@@ -8,8 +8,7 @@
 //! once; waiting would only make it fail later. While Redis fails, each
 //! instance shapes alone at `max_rps / redis.expected_instances`.
 
-use crate::redis_pool::RedisPool;
-use deadpool_redis::redis::Script;
+use crate::redis_pool::{Lua, RedisPool};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -63,7 +62,7 @@ struct RedisSlots {
     pool: RedisPool,
     timeout: Duration,
     key: String,
-    script: Arc<Script>,
+    script: Arc<Lua>,
     /// How many instances share the rate when each must shape alone.
     instances: u32,
     /// While Redis fails: until when it is not asked.
@@ -92,7 +91,7 @@ impl Shaper {
                 pool,
                 timeout,
                 key: format!("nexmo-proxy:shaping:{key_id}"),
-                script: Arc::new(Script::new(RESERVE)),
+                script: Arc::new(Lua::new(RESERVE)),
                 instances: instances.max(1),
                 down_until: Arc::new(Mutex::new(None)),
             }),

@@ -11,8 +11,8 @@
 use super::{
     aggregate, DlrStatus, PartState, Receipt, SendRecord, SendState, StoreError, ORPHAN_TTL,
 };
-use crate::redis_pool::{Pooled, RedisPool};
-use deadpool_redis::redis::{self, Script};
+use crate::redis_pool::{Lua, Pooled, RedisPool};
+use deadpool_redis::redis;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,7 +40,7 @@ fn part_key(id: &str) -> String {
 pub(crate) struct RedisReceipts {
     pool: RedisPool,
     timeout: Duration,
-    record: Arc<Script>,
+    record: Arc<Lua>,
 }
 
 impl RedisReceipts {
@@ -48,7 +48,7 @@ impl RedisReceipts {
         RedisReceipts {
             pool,
             timeout,
-            record: Arc::new(Script::new(RECORD)),
+            record: Arc::new(Lua::new(RECORD)),
         }
     }
 

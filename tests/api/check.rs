@@ -174,3 +174,47 @@ fn a_costly_message_is_flagged() {
         "{out}"
     );
 }
+
+#[test]
+fn a_cluster_seed_password_is_never_quoted_in_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let minimal = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/valid/minimal.toml");
+    // A string where a list belongs, from the environment.
+    let var = (
+        "NEXMO_PROXY_REDIS__CLUSTER",
+        "redis://:hunter2-pw@10.0.0.1:6379",
+    );
+    let (ok, out, err) = check(&minimal, &[var], &[]);
+    assert!(!ok, "{out}");
+    assert!(err.contains("redis.cluster"), "{err}");
+    assert!(
+        !err.contains("hunter2") && !out.contains("hunter2"),
+        "{err}"
+    );
+    // A syntax error on a line of a multi-line list of seeds.
+    let broken = dir.path().join("proxy.toml");
+    std::fs::write(
+        &broken,
+        "[redis]\ncluster = [\n  \"redis://:hunter2-pw@10.0.0.1:6379\" \"redis://:hunter2-pw@10.0.0.2:6379\",\n]\n",
+    )
+    .unwrap();
+    let (ok, out, err) = check(&broken, &[], &[]);
+    assert!(!ok, "{out}");
+    assert!(
+        !err.contains("hunter2") && !out.contains("hunter2"),
+        "{err}"
+    );
+    // Seeds with different credentials.
+    std::fs::write(
+        &broken,
+        "[redis]\ncluster = [\"redis://10.0.0.1:6379\", \"redis://:hunter2-pw@10.0.0.2:6379\"]\n",
+    )
+    .unwrap();
+    let (ok, out, err) = check(&broken, &[], &[]);
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("redis.cluster[1]: has other credentials than redis.cluster[0]"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+}

@@ -87,6 +87,29 @@ async fn two_hundred_concurrent_requests_admit_exactly_ten_through_redis() {
 }
 
 #[actix_web::test]
+async fn a_redis_that_lost_its_scripts_is_sent_them_by_eval() {
+    let fake = FakeNexmo::start();
+    let redis = Redis::start();
+    let app = TestApp::spawn(&toml(&fake, Some(&redis), TEN_PER_HOUR));
+    let send = "/message/?receiver=%2B4917612345678";
+    assert_eq!(app.get(send).await.json()["status"], "ok");
+    // A restart, a flush or a promoted replica: the scripts are gone.
+    redis.cli(&["SCRIPT", "FLUSH"]);
+    redis.cli(&["CONFIG", "RESETSTAT"]);
+    assert_eq!(app.get(send).await.json()["status"], "ok");
+    let stats = redis.cli(&["INFO", "commandstats"]);
+    // NOSCRIPT answered by the script itself (the limit's and the send
+    // slot's), never by SCRIPT LOAD (which a cluster sends to every node).
+    assert!(stats.contains("cmdstat_eval:calls=2,"), "{stats}");
+    assert!(!stats.contains("cmdstat_script"), "{stats}");
+    // And by its hash again after.
+    assert_eq!(app.get(send).await.json()["status"], "ok");
+    let stats = redis.cli(&["INFO", "commandstats"]);
+    assert!(stats.contains("cmdstat_eval:calls=2,"), "{stats}");
+    assert!(stats.contains("cmdstat_evalsha:calls=4,"), "{stats}");
+}
+
+#[actix_web::test]
 async fn three_instances_sharing_redis_enforce_one_limit() {
     let fake = FakeNexmo::start();
     let redis = Redis::start();

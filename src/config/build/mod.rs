@@ -256,9 +256,27 @@ fn redis_urls(r: &RedisSettings, p: &mut Problems) {
                 key,
                 "names a database: a Redis Cluster has only database 0",
             ),
+            // The client authenticates to every node with the first
+            // seed's credentials.
+            Ok(u) if cluster && credentials(&u) != first_credentials(r) => p.push(
+                key,
+                "has other credentials than redis.cluster[0]: every seed takes the same user and password",
+            ),
             Ok(_) => {}
         }
     }
+}
+
+fn credentials(u: &url::Url) -> (String, Option<String>) {
+    (u.username().to_string(), u.password().map(str::to_string))
+}
+
+fn first_credentials(r: &RedisSettings) -> (String, Option<String>) {
+    r.cluster
+        .first()
+        .and_then(|u| url::Url::parse(u.expose().trim()).ok())
+        .map(|u| credentials(&u))
+        .unwrap_or_default()
 }
 
 /// `***` where a secret goes: a `--print-config` output used as it is.
