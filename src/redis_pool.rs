@@ -40,8 +40,18 @@ pub(crate) enum Target<'a> {
 
 #[derive(Clone)]
 pub(crate) enum RedisPool {
-    Node(deadpool_redis::Pool),
+    Node(Arc<NodeLink>),
     Cluster(Arc<ClusterLink>),
+}
+
+/// One server: a pool to (re)connect with, and one multiplexed connection
+/// taken out of it that every request shares (checking one out per
+/// request costs a round trip: the pool's `PING` on recycling). Dropped
+/// after an error, so the next request connects afresh: a multiplexed
+/// connection to a server that restarted stays broken.
+pub(crate) struct NodeLink {
+    pool: deadpool_redis::Pool,
+    shared: Mutex<Option<MultiplexedConnection>>,
 }
 
 /// A connection checked out of the pool (returned to it on drop), or the
@@ -89,8 +99,9 @@ impl RedisPool {
         };
         let hide = |e: &dyn std::fmt::Display| redact(&e.to_string(), &urls);
         Ok(match target {
-            Target::Node(url) => RedisPool::Node(
-                deadpool_redis::Config::from_url(*url)
+            Target::Node(url) => RedisPool::Node(Arc::new(NodeLink {
+                shared: Mutex::new(None),
+                pool: deadpool_redis::Config::from_url(*url)
                     .builder()
                     .map_err(|e| hide(&e))?
                     .max_size(size)
@@ -100,7 +111,7 @@ impl RedisPool {
                     .runtime(Runtime::Tokio1)
                     .build()
                     .map_err(|e| hide(&e))?,
-            ),
+            })),
             Target::Cluster(seeds) => {
                 // A node's connect and each answer within the request
                 // timeout (the budget of a whole request is the caller's
@@ -138,18 +149,34 @@ impl RedisPool {
 
     pub(crate) async fn get(&self) -> Result<Pooled, String> {
         Ok(match self {
-            RedisPool::Node(p) => Pooled::Node(p.get().await.map_err(|e| e.to_string())?),
+            RedisPool::Node(n) => Pooled::Node(n.pool.get().await.map_err(|e| e.to_string())?),
             RedisPool::Cluster(link) => Pooled::Cluster(link.connection().await?),
         })
     }
 
-    /// A connection to share: one of the pool's, taken out of it, or the
-    /// cluster connection.
+    /// The connection every request shares (see `NodeLink`, `ClusterLink`).
     pub(crate) async fn shared(&self) -> Result<Shared, String> {
-        Ok(match self.get().await? {
-            Pooled::Node(c) => Shared::Node(deadpool_redis::Connection::take(c)),
-            Pooled::Cluster(c) => Shared::Cluster(c),
-        })
+        let RedisPool::Node(n) = self else {
+            return match self.get().await? {
+                Pooled::Cluster(c) => Ok(Shared::Cluster(c)),
+                Pooled::Node(c) => Ok(Shared::Node(deadpool_redis::Connection::take(c))),
+            };
+        };
+        if let Some(c) = n.shared.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            return Ok(Shared::Node(c.clone()));
+        }
+        let c = deadpool_redis::Connection::take(n.pool.get().await.map_err(|e| e.to_string())?);
+        *n.shared.lock().unwrap_or_else(|e| e.into_inner()) = Some(c.clone());
+        Ok(Shared::Node(c))
+    }
+
+    /// After an error on the shared connection: on one server, the next
+    /// request connects afresh; a cluster connection is kept (it repairs
+    /// its own routes to nodes).
+    pub(crate) fn forget(&self) {
+        if let RedisPool::Node(n) = self {
+            *n.shared.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
     }
 
     /// Whether Redis answers now: `PING` on one server; on a cluster, a

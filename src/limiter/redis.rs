@@ -9,7 +9,7 @@
 use super::breaker::Breakers;
 use super::{Check, CheckKind, Decision, LimiterError, MemoryLimiter};
 use crate::redis_pool::{Lua, RedisPool, Shared};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// KEYS: counters. ARGV, five per key: kind (0 count, 1 distinct), max,
@@ -78,10 +78,6 @@ pub(crate) struct RedisLimiter {
     release: Arc<Lua>,
     breakers: Arc<Breakers>,
     local: Arc<MemoryLimiter>,
-    /// One multiplexed connection shared by all requests: checking one out
-    /// of the pool per request costs an extra round trip (UNWATCH + PING).
-    /// Dropped on any error, so the next request connects afresh.
-    shared: Arc<Mutex<Option<Shared>>>,
 }
 
 impl RedisLimiter {
@@ -95,7 +91,6 @@ impl RedisLimiter {
             release: Arc::new(Lua::new(RELEASE)),
             breakers: Arc::new(Breakers::default()),
             local: Arc::new(MemoryLimiter::new(local_capacity)),
-            shared: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -160,25 +155,7 @@ impl RedisLimiter {
     }
 
     async fn connection(&self) -> Result<Shared, LimiterError> {
-        if let Some(c) = self
-            .shared
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-        {
-            return Ok(c.clone());
-        }
-        let c = self.pool.shared().await.map_err(LimiterError::Redis)?;
-        *self.shared.lock().unwrap_or_else(|e| e.into_inner()) = Some(c.clone());
-        Ok(c)
-    }
-
-    /// After an error: the next request connects afresh to a server. A
-    /// cluster connection is kept; it repairs its own routes to nodes.
-    fn forget_connection(&self) {
-        if !self.pool.is_cluster() {
-            *self.shared.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        }
+        self.pool.shared().await.map_err(LimiterError::Redis)
     }
 
     async fn run_decide(&self, shard: &str, checks: &[Check]) -> Result<Decision, LimiterError> {
@@ -218,7 +195,7 @@ impl RedisLimiter {
             .map_err(|_| LimiterError::Timeout(self.timeout))
             .and_then(|r| r);
         if result.is_err() {
-            self.forget_connection();
+            self.pool.forget();
         }
         result
     }

@@ -167,7 +167,7 @@ impl RedisSlots {
         max_wait: Duration,
     ) -> Result<Option<Duration>, String> {
         let work = async {
-            let mut conn = self.pool.get().await?;
+            let mut conn = self.pool.shared().await?;
             let r: Vec<i64> = self
                 .script
                 .key(&self.key)
@@ -182,9 +182,14 @@ impl RedisSlots {
                 other => Err(format!("unexpected script reply {other:?}")),
             }
         };
-        tokio::time::timeout(self.timeout, work)
+        let result = tokio::time::timeout(self.timeout, work)
             .await
-            .map_err(|_| format!("redis did not answer within {:?}", self.timeout))?
+            .map_err(|_| format!("redis did not answer within {:?}", self.timeout))
+            .and_then(|r| r);
+        if result.is_err() {
+            self.pool.forget();
+        }
+        result
     }
 }
 

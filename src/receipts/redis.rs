@@ -11,7 +11,7 @@
 use super::{
     aggregate, DlrStatus, PartState, Receipt, SendRecord, SendState, StoreError, ORPHAN_TTL,
 };
-use crate::redis_pool::{Lua, Pooled, RedisPool};
+use crate::redis_pool::{Lua, RedisPool, Shared};
 use deadpool_redis::redis;
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,20 +56,26 @@ impl RedisReceipts {
         &self,
         work: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        tokio::time::timeout(self.timeout, work)
+        let result = tokio::time::timeout(self.timeout, work)
             .await
-            .map_err(|_| StoreError::Timeout(self.timeout))?
+            .map_err(|_| StoreError::Timeout(self.timeout))
+            .and_then(|r| r);
+        if result.is_err() {
+            self.pool.forget();
+        }
+        result
     }
 
-    async fn connection(&self) -> Result<Pooled, StoreError> {
-        self.pool.get().await.map_err(StoreError::Redis)
+    /// The connection shared with the limiter.
+    async fn connection(&self) -> Result<Shared, StoreError> {
+        self.pool.shared().await.map_err(StoreError::Redis)
     }
 
     /// Sends `pipes`, one per slot: in one round trip to one server, one
     /// after another to a cluster. The replies of all, in order.
     async fn pipelines<T: redis::FromRedisValue>(
         &self,
-        conn: &mut Pooled,
+        conn: &mut Shared,
         pipes: Vec<redis::Pipeline>,
     ) -> Result<Vec<T>, StoreError> {
         let redis_err = |e: redis::RedisError| StoreError::Redis(e.to_string());
