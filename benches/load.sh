@@ -43,10 +43,12 @@ wait_for() { # file pattern
 rport=$(free_port)
 redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no >"$work/redis.log" 2>&1 &
 pids+=($!)
+redis_pid=$!
 wait_for "$work/redis.log" "Ready to accept connections"
 
 ./target/release/fake-nexmo --port 0 >"$work/fake.log" 2>&1 &
 pids+=($!)
+fake_pid=$!
 wait_for "$work/fake.log" "listening on"
 fake=$(grep -o 'http://[0-9.:]*' "$work/fake.log" | head -1)
 
@@ -181,6 +183,27 @@ fixed_results+=("$(fixed "/validate_number/ (numbers of every region), Redis" "$
 fixed_results+=("$(fixed "/message/ (Redis limit + fake Nexmo)" "$proxy/message/?receiver=%2B4917612345678")")
 fixed_results+=("$(fixed "/refused/ (refused by its limit)" "$proxy$refused")")
 fixed_results+=("$(fixed "baseline again" "$fake/sms/json")")
+# Where the CPU of a /message/ flood goes: each process's user+system time
+# over one more run, per request.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+before=("$(ticks "$ppid")" "$(ticks "$fake_pid")" "$(ticks "$redis_pid")")
+out=$(wrk -t2 -c"$CONNS" -d"${DUR}s" "$proxy/message/?receiver=%2B4917612345678")
+after=("$(ticks "$ppid")" "$(ticks "$fake_pid")" "$(ticks "$redis_pid")")
+requests=$(awk '/requests in/ {print $1}' <<<"$out")
+hz=$(getconf CLK_TCK)
+cpu_split=$(python3 - "$requests" "$hz" "$DUR" "$(nproc)" "${before[@]}" "${after[@]}" <<'PY'
+import sys
+n, hz, dur, cores = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+b, a = list(map(int, sys.argv[5:8])), list(map(int, sys.argv[8:11]))
+names = ["proxy", "fake-nexmo (the Nexmo side)", "redis-server"]
+used = [(a[i] - b[i]) / hz for i in range(3)]
+rest = cores * dur - sum(used)
+print(f"{n} requests in {dur:.0f} s ({n / dur:.0f}/s); CPU per request:")
+for name, u in zip(names, used):
+    print(f"- {name}: {u * 1e6 / n:.0f} us ({u / (cores * dur):.0%} of the machine)")
+print(f"- the rest (wrk, the kernel's loopback, idle): {rest * 1e6 / n:.0f} us ({rest / (cores * dur):.0%})")
+PY
+)
 rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$ppid/status")
 
 base=$(cut -d'|' -f2 <<<"${results[0]}")
@@ -205,6 +228,8 @@ for r in "${fixed_results[@]}"; do
   added=$(python3 -c "print(f'{float(\"$p99\")-float(\"$bp99\"):+.2f}')")
   echo "| $name | $rps | $p50 | $p99 | $p999 | $added | $bad |"
 done
+echo
+echo "/message/ (Redis): $cpu_split"
 echo
 echo "proxy peak RSS: $((rss_kb / 1024)) MiB"
 echo "access lines written by the proxy with the access log on: $(grep -c 'nexmo_proxy::access' "$work/proxy-access.log")"

@@ -315,3 +315,88 @@ async fn a_master_stopped_under_load_fails_over_losing_and_doubling_nothing() {
         "{logs}"
     );
 }
+
+#[actix_web::test]
+async fn frozen_nodes_hold_up_only_their_own_shard_and_never_past_the_timeout() {
+    let fake = FakeNexmo::start();
+    let cluster = RedisCluster::start(3, 5000);
+    let victim = cluster.master_of("{/m/}");
+    let other = (0..)
+        .map(|i| format!("/n{i}/"))
+        .find(|p| cluster.master_of(&format!("{{{p}}}")) != victim)
+        .unwrap();
+    let toml = format!(
+        "{}timeout = \"250ms\"\non_error = \"deny\"\n\
+         [server]\nmax_connections_per_ip = 1000\n{}\n[defaults]\n\
+         limits = [{{ per = \"number\", max = 1, window = \"1h\" }}]\n\
+         [[endpoint]]\npath = \"/m/\"\nsender = \"A\"\nmessage = \"x\"\n\
+         [[endpoint]]\npath = \"{other}\"\nsender = \"A\"\nmessage = \"x\"\n",
+        cluster.toml(),
+        nexmo_table(&fake)
+    );
+    let app = TestApp::spawn(&toml);
+    let requests = |from: usize| -> Vec<(&str, String)> {
+        (from..from + 12)
+            .map(|i| (if i % 2 == 0 { other.as_str() } else { "/m/" }, number(i)))
+            .collect()
+    };
+    let mut answers = round(&app, &requests(0)).await;
+    assert!(answers.iter().all(|a| a.3["status"] == "ok"), "{answers:?}");
+    // A replica frozen: nothing is asked of it.
+    let replica = (0..cluster.nodes.len())
+        .find(|&i| {
+            cluster.nodes[i]
+                .cli(&["INFO", "replication"])
+                .contains("role:slave")
+        })
+        .unwrap();
+    cluster.nodes[replica].pause();
+    let got = round(&app, &requests(100)).await;
+    assert!(got.iter().all(|a| a.3["status"] == "ok"), "{got:?}");
+    answers.extend(got);
+    // /m/'s master frozen: /m/ is answered per on_redis_error within the
+    // timeout, the other shard as before.
+    cluster.nodes[victim].pause();
+    let got = round(&app, &requests(200)).await;
+    cluster.nodes[victim].resume();
+    cluster.nodes[replica].resume();
+    for a in &got {
+        let want = if a.0 == "/m/" {
+            "service_unavailable"
+        } else {
+            "ok"
+        };
+        let said = a.3["error"].as_str().or(a.3["status"].as_str());
+        assert_eq!(said, Some(want), "{a:?}");
+    }
+    answers.extend(got);
+    // Back on /m/ within the breaker's probe interval.
+    let start = Instant::now();
+    let mut i = 300;
+    loop {
+        let a = round(&app, &[("/m/", number(i))]).await.remove(0);
+        let ok = a.3["status"] == "ok";
+        answers.push(a);
+        if ok {
+            break;
+        }
+        assert!(start.elapsed() < DEADLINE, "{}", app.logs());
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        i += 1;
+    }
+    let mut sent = BTreeMap::new();
+    for r in fake.received().await {
+        let to = r["params"]["to"].as_str().unwrap_or("").to_string();
+        *sent.entry(to).or_insert(0) += 1;
+    }
+    let admitted: BTreeMap<String, i32> = answers
+        .iter()
+        .filter(|a| a.3["status"] == "ok")
+        .map(|a| (a.1.clone(), 1))
+        .collect();
+    assert_eq!(sent, admitted);
+    assert!(
+        answers.iter().all(|a| a.4 < Duration::from_millis(1500)),
+        "{answers:?}"
+    );
+}
