@@ -215,7 +215,19 @@ impl ClusterLink {
             if !st.opening {
                 st.opening = true;
                 let link = Arc::clone(self);
-                tokio::spawn(async move { link.open().await });
+                let open = async move { link.open().await };
+                // On the System's own arbiter when there is one: the
+                // connection's driver task runs where it was opened, and a
+                // worker's runtime (the admin listener's, when a readiness
+                // probe comes first) stops before the others drain.
+                match actix_web::rt::System::try_current() {
+                    Some(system) => {
+                        system.arbiter().spawn(open);
+                    }
+                    None => {
+                        tokio::spawn(open);
+                    }
+                }
             }
         }
         attempted.await;
@@ -224,6 +236,21 @@ impl ClusterLink {
     }
 
     async fn open(&self) {
+        // Were this task dropped mid-way, the next request must be able to
+        // start another attempt, and the waiters must not wait for nothing.
+        struct Reset<'a>(&'a ClusterLink);
+        impl Drop for Reset<'_> {
+            fn drop(&mut self) {
+                let mut st = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+                if st.opening {
+                    st.opening = false;
+                    st.last_error = "the attempt to reach the cluster was cut off".into();
+                }
+                drop(st);
+                self.0.attempted.notify_waiters();
+            }
+        }
+        let _reset = Reset(self);
         let opened = self.client.get_async_connection().await;
         {
             let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
